@@ -502,11 +502,16 @@ public class XmppStoreTests
             await Task.CompletedTask;
         }
 
+        var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         var result = await store.ImportUsersAsync(Entries());
         clock.Stop();
+        process.Refresh();
 
-        await TestContext.Out.WriteLineAsync($"Imported {result.Added} users in {clock.Elapsed.TotalSeconds:F2} s on {Environment.ProcessorCount} cores");
+        // CPU time too: on a shared machine the wall time says more about the neighbours.
+        await TestContext.Out.WriteLineAsync($"Imported {result.Added} users in {clock.Elapsed.TotalSeconds:F1} s wall, " +
+            $"{(process.TotalProcessorTime - cpuBefore).TotalSeconds:F1} s CPU, on {Environment.ProcessorCount} cores");
         Assert.That(result.Added, Is.EqualTo(10_000));
     }
 }

@@ -69,19 +69,22 @@ internal sealed class UserChangeWatcher : IAsyncDisposable
         {
             return;
         }
-        _dataVersion = version;
 
         var changes = new List<(string Name, string Kind)>();
+        var lastSeq = _lastSeq;
         using (var command = _connection.Command("SELECT seq, name, kind FROM user_changes WHERE seq > $last ORDER BY seq"))
         {
             command.Parameters.AddWithValue("$last", _lastSeq);
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                _lastSeq = reader.GetInt64(0);
+                lastSeq = reader.GetInt64(0);
                 changes.Add((reader.GetString(1), reader.GetString(2)));
             }
         }
+        // Only now: if the query failed, the next tick reads the same rows again.
+        _dataVersion = version;
+        _lastSeq = lastSeq;
 
         foreach (var (name, kind) in changes)
         {
