@@ -39,6 +39,31 @@ public sealed record ScramCredential(ScramHash Hash, byte[] Salt, int Iterations
         return new ScramCredential(hash, salt, iterations, storedKey, serverKey);
     }
 
+    /// <summary>
+    /// True when <paramref name="normalizedPassword"/> (SASLprep'd) is the password this credential was
+    /// derived from: how a server that stores only SCRAM credentials checks a PLAIN login. Costs one
+    /// PBKDF2 run of <see cref="Iterations"/>.
+    /// </summary>
+    public bool Matches(string normalizedPassword)
+    {
+        Span<byte> saltedPassword = stackalloc byte[Hash.HashLength()];
+        Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(normalizedPassword), Salt, saltedPassword, Iterations, Hash.ToHashAlgorithmName());
+        Span<byte> clientKey = stackalloc byte[saltedPassword.Length];
+        Hmac(Hash, saltedPassword, "Client Key"u8, clientKey);
+        Span<byte> storedKey = stackalloc byte[saltedPassword.Length];
+        Digest(Hash, clientKey, storedKey);
+        var matches = CryptographicOperations.FixedTimeEquals(storedKey, StoredKey);
+        CryptographicOperations.ZeroMemory(saltedPassword);
+        CryptographicOperations.ZeroMemory(clientKey);
+        return matches;
+    }
+
+    internal static int Hmac(ScramHash hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> data, Span<byte> destination)
+        => hash == ScramHash.Sha1 ? HMACSHA1.HashData(key, data, destination) : HMACSHA256.HashData(key, data, destination);
+
+    internal static int Digest(ScramHash hash, ReadOnlySpan<byte> data, Span<byte> destination)
+        => hash == ScramHash.Sha1 ? SHA1.HashData(data, destination) : SHA256.HashData(data, destination);
+
     internal static byte[] Hmac(ScramHash hash, ReadOnlySpan<byte> key, ReadOnlySpan<byte> data)
         => hash == ScramHash.Sha1 ? HMACSHA1.HashData(key, data) : HMACSHA256.HashData(key, data);
 

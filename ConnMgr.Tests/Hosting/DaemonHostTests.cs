@@ -1,0 +1,176 @@
+using System.Net;
+using ConnMgr.Diagnostics;
+using ConnMgr.Hosting;
+using ConnMgr.Http;
+using ConnMgr.Tests.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using NUnit.Framework;
+
+namespace ConnMgr.Tests.Hosting;
+
+public class DaemonHostTests
+{
+    private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    [Test]
+    public async Task Health_is_503_without_an_upstream_link()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync();
+        using HttpResponseMessage response = await s_http.GetAsync(Url(daemon, "/health"));
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(await response.Content.ReadAsStringAsync(), Is.EqualTo("no upstream link\n"));
+    }
+
+    [Test]
+    public async Task Health_is_200_ok_while_a_link_is_up()
+    {
+        var upstream = new FakeUpstreamHealth { LinksUp = 1 };
+        await using TestDaemon daemon = await TestDaemon.StartAsync(extra: (services, _) => services.AddSingleton<IUpstreamHealth>(upstream));
+
+        using (HttpResponseMessage up = await s_http.GetAsync(Url(daemon, "/health")))
+        {
+            Assert.That(up.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(up.Content.Headers.ContentType?.MediaType, Is.EqualTo("text/plain"));
+            Assert.That((await up.Content.ReadAsStringAsync()).Trim(), Is.EqualTo("ok"));
+        }
+        upstream.LinksUp = 0;
+        using HttpResponseMessage down = await s_http.GetAsync(Url(daemon, "/health"));
+        Assert.That(down.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+    }
+
+    [Test]
+    public async Task Metrics_are_served_in_the_prometheus_text_format()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync();
+        ConnMgrMetrics metrics = daemon.Get<ConnMgrMetrics>();
+        metrics.LoginSucceeded();
+        metrics.LoginSucceeded();
+        metrics.UpstreamLinkUp();
+
+        using HttpResponseMessage response = await s_http.GetAsync(Url(daemon, "/metrics"));
+        string body = await response.Content.ReadAsStringAsync();
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(response.Content.Headers.ContentType?.ToString(), Is.EqualTo("text/plain; version=0.0.4; charset=utf-8"));
+        PrometheusText parsed = PrometheusText.Parse(body);
+        Assert.That(parsed.Samples["connmgr_client_logins_total"], Is.EqualTo(2));
+        Assert.That(parsed.Samples["connmgr_upstream_links"], Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Unknown_path_is_404()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync();
+        using HttpResponseMessage response = await s_http.GetAsync(Url(daemon, "/nothing-here"));
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+    }
+
+    [Test]
+    public async Task Another_component_can_add_routes()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync(extra: (services, _) =>
+            services.AddSingleton<IHttpEndpointContributor, HelloEndpoint>());
+        using HttpResponseMessage response = await s_http.GetAsync(Url(daemon, "/hello"));
+        Assert.That(await response.Content.ReadAsStringAsync(), Is.EqualTo("hello from a contributor"));
+    }
+
+    [Test]
+    public async Task Oversized_request_head_is_refused()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Get, Url(daemon, "/health"));
+        request.Headers.Add("X-Padding", new string('a', 20 * 1024));
+        using HttpResponseMessage response = await s_http.SendAsync(request);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.RequestHeaderFieldsTooLarge));
+    }
+
+    [Test]
+    public async Task Http_port_0_means_no_listener()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Edge:HttpPort=0"]);
+        await daemon.Get<ReadinessGate>().Ready.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(daemon.Get<ListenerEndpoints>().TryGet(HttpEndpointService.ListenerKey, out _), Is.False);
+        Assert.That(daemon.Get<ListenerEndpoints>().All, Is.Empty);
+    }
+
+    [Test]
+    public async Task Http_listener_is_off_when_the_edge_is()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Edge:Enabled=false"]);
+        Assert.That(daemon.Get<ListenerEndpoints>().TryGet(HttpEndpointService.ListenerKey, out _), Is.False);
+    }
+
+    [Test]
+    public async Task Ready_waits_for_every_registered_listener()
+    {
+        var slow = new SlowListener();
+        await using TestDaemon daemon = await TestDaemon.StartAsync(extra: (services, _) =>
+            services.AddHostedService(provider => slow.Attach(provider.GetRequiredService<ReadinessGate>())));
+        ReadinessGate gate = daemon.Get<ReadinessGate>();
+
+        Assert.That(gate.Ready.IsCompleted, Is.False);
+        Assert.That(gate.Pending, Is.EqualTo(new[] { "slow listener" }));
+
+        slow.Open();
+        await gate.Ready.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(gate.Pending, Is.Empty);
+        Assert.That(gate.DescribeListeners(), Does.StartWith("Edge:HttpPort 127.0.0.1:"));
+        Assert.Throws<InvalidOperationException>(() => gate.Register("too late"));
+    }
+
+    [Test]
+    public async Task Host_stops_within_its_shutdown_timeout_setting()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Edge:ShutdownDrainSeconds=7"]);
+        var options = daemon.Get<Microsoft.Extensions.Options.IOptions<HostOptions>>().Value;
+        Assert.That(options.ShutdownTimeout, Is.EqualTo(TimeSpan.FromSeconds(12)));
+    }
+
+    [Test]
+    public async Task Listener_is_closed_after_stop()
+    {
+        TestDaemon daemon = await TestDaemon.StartAsync();
+        Uri url = Url(daemon, "/health");
+        await daemon.DisposeAsync();
+        Assert.ThrowsAsync<HttpRequestException>(() => s_http.GetAsync(url));
+    }
+
+    private static Uri Url(TestDaemon daemon, string path) =>
+        new($"http://{daemon.Endpoint(HttpEndpointService.ListenerKey)}{path}");
+
+    private sealed class FakeUpstreamHealth : IUpstreamHealth
+    {
+        public int LinksUp { get; set; }
+    }
+
+    private sealed class HelloEndpoint : IHttpEndpointContributor
+    {
+        public void Configure(WebApplication app) =>
+            app.MapGet("/hello", context => context.Response.WriteAsync("hello from a contributor"));
+    }
+
+    private sealed class SlowListener : IHostedService
+    {
+        private ReadinessGate? _gate;
+        private ReadinessToken? _token;
+
+        public SlowListener Attach(ReadinessGate gate)
+        {
+            _gate = gate;
+            return this;
+        }
+
+        public void Open() => _token!.SetReady();
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _token = _gate!.Register("slow listener");
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
