@@ -30,6 +30,28 @@ public sealed class LinkOutputTests
     }
 
     [Test]
+    public async Task The_pending_count_matches_what_the_sender_takes_over_a_long_run()
+    {
+        // 20 MiB through a 64-KiB threshold: any drift in the count would leave writers waiting
+        // for a drain that never comes, or let the backlog grow unchecked.
+        var output = new LinkOutput(pauseBytes: 64 * 1024);
+        var sender = output.RunSenderAsync(Stream.Null, CancellationToken.None);
+        var element = new byte[100];
+        for (var i = 0; i < 200_000; i++)
+        {
+            if (output.IsOverThreshold)
+            {
+                await output.WaitForDrainAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
+            }
+            using var scope = output.Begin();
+            scope.Write(element);
+        }
+        await WaitUntilAsync(() => output.PendingBytes == 0);
+        output.Complete();
+        await sender;
+    }
+
+    [Test]
     public async Task Writers_wait_over_the_threshold_and_resume_below_half()
     {
         var output = new LinkOutput(pauseBytes: 1000);

@@ -45,6 +45,18 @@ public sealed class UpstreamLinkTests
     }
 
     [Test]
+    public async Task Direct_tls_ignores_the_starttls_the_server_advertises_anyway()
+    {
+        // Spec 3.4: Openfire's Direct-TLS listener still offers <starttls/>.
+        await using var server = OpenfireDoubleServer.Start(new OpenfireDoubleOptions { DirectTls = true });
+        await using var pool = await StartPoolAsync(Settings(server) with { DirectTls = true, LinkTls = LinkTlsMode.Required });
+
+        var link = server.Links.Single(l => l.IsAuthenticated);
+        Assert.That(link.IsEncrypted, Is.True);
+        Assert.That(server.ReceivedElements.Any(e => e.Name == "starttls"), Is.False);
+    }
+
+    [Test]
     public async Task A_wrong_secret_is_logged_with_the_setting_to_fix_and_retried()
     {
         await using var server = OpenfireDoubleServer.Start();

@@ -103,6 +103,8 @@ internal sealed class LinkOutput
             {
                 var result = await reader.ReadAsync(ct).ConfigureAwait(false);
                 var buffer = result.Buffer;
+                // Read before AdvanceTo: the segments go back to the pool there.
+                var length = buffer.Length;
                 if (!buffer.IsEmpty)
                 {
                     foreach (var segment in buffer)
@@ -112,7 +114,7 @@ internal sealed class LinkOutput
                     await stream.FlushAsync(ct).ConfigureAwait(false);
                 }
                 reader.AdvanceTo(buffer.End);
-                OnSent(buffer.Length);
+                OnSent(length);
                 if (result.IsCompleted)
                 {
                     return;

@@ -69,6 +69,7 @@ internal sealed class UpstreamLink
     private bool _tlsActive;
     private bool _handshakeSent;
     private bool _wasReady;
+    private XmppStreamScanner _rawTextScanner = new(UpstreamPool.RawTextScannerOptions);
 
     public UpstreamLink(UpstreamPool pool, UpstreamSettings settings, string jid)
     {
@@ -96,8 +97,6 @@ internal sealed class UpstreamLink
 
     /// <summary>Scratch space for the read loop (raw-text route bodies, spec 6.2); one user at a time.</summary>
     internal PooledBufferWriter Scratch { get; } = new();
-
-    private XmppStreamScanner _rawTextScanner = new(UpstreamPool.RawTextScannerOptions);
 
     /// <summary>
     /// A scanner for one raw-text route body (elements, no stream header), ready to start. A
@@ -177,13 +176,7 @@ internal sealed class UpstreamLink
     public void Abort(LinkCloseReason reason)
     {
         SetReason(reason);
-        try
-        {
-            _abort.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
+        _abort.Cancel();
         _socket?.Dispose();
     }
 

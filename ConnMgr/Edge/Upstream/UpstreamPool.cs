@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using ConnMgr.Diagnostics;
 using ConnMgr.Protocol;
 using ConnMgr.Protocol.Link;
 using ConnMgr.Protocol.Xml;
@@ -22,7 +23,7 @@ internal sealed class UpstreamUnavailableException(string message) : Exception(m
 /// detection, negotiation timeout (spec 8.3).</item>
 /// </list>
 /// </summary>
-internal sealed partial class UpstreamPool : IAsyncDisposable
+internal sealed partial class UpstreamPool : IUpstreamHealth, IAsyncDisposable
 {
     /// <summary>
     /// Largest client stanza <see cref="UpstreamSession.RouteAsync"/> accepts. Openfire closes a
@@ -46,6 +47,7 @@ internal sealed partial class UpstreamPool : IAsyncDisposable
     };
 
     private readonly UpstreamSettings _settings;
+    private readonly ConnMgrMetrics? _metrics;
     private readonly StreamIdGenerator _streamIds;
     private readonly ConcurrentDictionary<string, UpstreamSession> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, UpstreamSession>.AlternateLookup<ReadOnlySpan<char>> _sessionsBySpan;
@@ -58,6 +60,7 @@ internal sealed partial class UpstreamPool : IAsyncDisposable
     private UpstreamLink[] _ready = [];
     private Task[] _supervisors = [];
     private Task _heartbeat = Task.CompletedTask;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _stopTask;
     private ClientStreamConfiguration? _configuration;
     private int _roundRobin;
@@ -66,11 +69,12 @@ internal sealed partial class UpstreamPool : IAsyncDisposable
     private int _started;
     private int _stopRequested;
 
-    public UpstreamPool(UpstreamSettings settings, ILogger<UpstreamPool> logger)
+    public UpstreamPool(UpstreamSettings settings, ILogger<UpstreamPool> logger, ConnMgrMetrics? metrics = null)
     {
         Validate(settings);
         _settings = settings;
         Logger = logger;
+        _metrics = metrics;
         _streamIds = new StreamIdGenerator(settings.CmName);
         _sessionsBySpan = _sessions.GetAlternateLookup<ReadOnlySpan<char>>();
         _links = new UpstreamLink?[settings.Links];
@@ -143,6 +147,12 @@ internal sealed partial class UpstreamPool : IAsyncDisposable
         {
             throw new ArgumentException($"Stream ID '{streamId}' is already in use.", nameof(streamId));
         }
+        // StopAsync sets the flag before it closes the table's sessions: one of us sees the other.
+        if (Volatile.Read(ref _stopRequested) != 0)
+        {
+            _sessions.TryRemove(streamId, out _);
+            throw new UpstreamUnavailableException("The upstream pool is stopping.");
+        }
         // The link may have gone down between the pick and the registration, after its sweep.
         if (link.IsDown)
         {
@@ -166,11 +176,12 @@ internal sealed partial class UpstreamPool : IAsyncDisposable
     /// </summary>
     public Task StopAsync(CancellationToken ct)
     {
-        lock (_readyLock)
+        if (Interlocked.Exchange(ref _stopRequested, 1) == 0)
         {
-            _stopTask ??= StopCoreAsync(ct);
-            return _stopTask;
+            _stopTask = StopCoreAsync(ct);
         }
+        // A second caller racing the first may not see the task yet; the signal covers it.
+        return Volatile.Read(ref _stopTask) ?? _stopped.Task;
     }
 
     public async ValueTask DisposeAsync()
@@ -181,34 +192,40 @@ internal sealed partial class UpstreamPool : IAsyncDisposable
 
     private async Task StopCoreAsync(CancellationToken ct)
     {
-        Interlocked.Exchange(ref _stopRequested, 1);
-        // Ends reconnect delays and the heartbeat now; links are not tied to it, they close below.
-        _stopping.Cancel();
-        var closed = 0;
-        foreach (var session in _sessions.Values)
-        {
-            session.End(SessionEnd.Shutdown);
-            closed++;
-        }
-        UpstreamLog.PoolStopping(Logger, closed);
-        foreach (var link in _links)
-        {
-            link?.BeginGracefulClose();
-        }
         try
         {
-            await Task.WhenAll(_supervisors).WaitAsync(_settings.StopDrainTimeout, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
-        {
+            // Ends reconnect delays and the heartbeat now; links are not tied to it, they close below.
+            _stopping.Cancel();
+            var closed = 0;
+            foreach (var session in _sessions.Values)
+            {
+                session.End(SessionEnd.Shutdown);
+                closed++;
+            }
+            UpstreamLog.PoolStopping(Logger, closed);
             foreach (var link in _links)
             {
-                link?.Abort(LinkCloseReason.Stopping);
+                link?.BeginGracefulClose();
             }
+            try
+            {
+                await Task.WhenAll(_supervisors).WaitAsync(_settings.StopDrainTimeout, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+            {
+                foreach (var link in _links)
+                {
+                    link?.Abort(LinkCloseReason.Stopping);
+                }
+            }
+            await Task.WhenAll(_supervisors).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _heartbeat.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _firstConfigured.TrySetCanceled(CancellationToken.None);
         }
-        await Task.WhenAll(_supervisors).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _heartbeat.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _firstConfigured.TrySetCanceled(CancellationToken.None);
+        finally
+        {
+            _stopped.TrySetResult();
+        }
     }
 
     // ---- links ----------------------------------------------------------------------------------
@@ -296,6 +313,7 @@ internal sealed partial class UpstreamPool : IAsyncDisposable
         {
             _ready = [.. _ready, link];
         }
+        _metrics?.UpstreamLinkUp();
         UpstreamLog.LinkReady(Logger, link.Jid, LinksUp);
         if (Configuration is not null)
         {
@@ -319,6 +337,7 @@ internal sealed partial class UpstreamPool : IAsyncDisposable
             Array.Copy(_ready, index + 1, next, index, next.Length - index);
             _ready = next;
         }
+        _metrics?.UpstreamLinkDown();
     }
 
     /// <summary>
