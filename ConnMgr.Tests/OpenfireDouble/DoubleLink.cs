@@ -78,8 +78,12 @@ internal sealed class DoubleLink(int number, Socket socket, TimeSpan writeTimeou
 
     public ValueTask<int> ReadAsync(Memory<byte> buffer) => _stream.ReadAsync(buffer, _readCancel.Token);
 
-    /// <summary>Writes one frame; false when the link is closing or the write failed (the link is then aborted).</summary>
-    public async Task<bool> WriteAsync(string text)
+    /// <summary>
+    /// Writes one frame; false when the link is closing or the write failed. <paramref name="logging"/>
+    /// runs under the write lock just before the bytes go out, so the log has the frame, in wire order,
+    /// before the CM can see it.
+    /// </summary>
+    public async Task<bool> WriteAsync(string text, Action? logging = null)
     {
         if (IsClosing)
         {
@@ -89,7 +93,13 @@ internal sealed class DoubleLink(int number, Socket socket, TimeSpan writeTimeou
         await _writeLock.WaitAsync();
         try
         {
-            return !IsClosing && await WriteLockedAsync(text);
+            if (IsClosing)
+            {
+                return false;
+            }
+
+            logging?.Invoke();
+            return await WriteLockedAsync(text);
         }
         finally
         {
@@ -102,7 +112,7 @@ internal sealed class DoubleLink(int number, Socket socket, TimeSpan writeTimeou
     /// reader drain for a moment so that unread input cannot turn the close into a reset that loses
     /// the stream error. Returns false if the link was already closing.
     /// </summary>
-    public async Task<bool> CloseAsync(LinkCloseReason reason, string? condition, string? finalText)
+    public async Task<bool> CloseAsync(LinkCloseReason reason, string? condition, string? finalText, Action? logging = null)
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0)
         {
@@ -116,6 +126,7 @@ internal sealed class DoubleLink(int number, Socket socket, TimeSpan writeTimeou
         {
             if (finalText is not null)
             {
+                logging?.Invoke();
                 await WriteLockedAsync(finalText);
             }
 
@@ -169,15 +180,25 @@ internal sealed class DoubleLink(int number, Socket socket, TimeSpan writeTimeou
         }
     }
 
+    /// <summary>Direct TLS (spec 3.5): the server handshake before any XMPP byte.</summary>
+    public async Task AcceptTlsAsync(X509Certificate2 certificate, TimeSpan timeout)
+    {
+        var tls = new SslStream(_stream, leaveInnerStreamOpen: false);
+        await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate }, _readCancel.Token).WaitAsync(timeout);
+        _stream = tls;
+        IsEncrypted = true;
+    }
+
     /// <summary>
     /// STARTTLS (spec 3.5): writes <c>&lt;proceed/&gt;</c> in clear text and runs the server handshake
     /// while holding the write lock, so that no heartbeat slips in between.
     /// </summary>
-    public async Task UpgradeToTlsAsync(string proceed, X509Certificate2 certificate, TimeSpan timeout)
+    public async Task UpgradeToTlsAsync(string proceed, X509Certificate2 certificate, TimeSpan timeout, Action logging)
     {
         await _writeLock.WaitAsync();
         try
         {
+            logging();
             if (!await WriteLockedAsync(proceed))
             {
                 throw new IOException("link closed before TLS");

@@ -73,10 +73,12 @@ internal static class DoubleWire
     /// Reply to an IQ as Tinder's <c>IQ.createResultIQ</c> builds it: <c>type</c>, <c>id</c>, then
     /// <c>from</c>/<c>to</c> swapped from the request, each only if the request had the other (spec 5.2).
     /// </summary>
-    public static string IqReply(XElement request, string type, string? childXml, string? errorXml = null) =>
-        $"<iq type=\"{type}\"{Attr("id", (string?)request.Attribute("id"))}"
-        + $"{Attr("from", (string?)request.Attribute("to"))}{Attr("to", (string?)request.Attribute("from"))}>"
-        + childXml + errorXml + "</iq>";
+    public static string IqReply(XElement request, string type, string? childXml, string? errorXml = null)
+    {
+        string start = $"<iq type=\"{type}\"{Attr("id", (string?)request.Attribute("id"))}"
+            + $"{Attr("from", (string?)request.Attribute("to"))}{Attr("to", (string?)request.Attribute("from"))}";
+        return childXml is null && errorXml is null ? start + "/>" : $"{start}>{childXml}{errorXml}</iq>";
+    }
 
     /// <summary>
     /// Serialises an element as dom4j's <c>asXML()</c> would: no indentation, empty elements as <c>&lt;x/&gt;</c>

@@ -48,7 +48,13 @@ public sealed record OpenfireDoubleOptions
     /// <summary>STARTTLS policy on links (<c>xmpp.multiplex.tls.policy</c>, default optional, spec 2).</summary>
     public TlsPolicy LinkTlsPolicy { get; init; } = TlsPolicy.Optional;
 
-    /// <summary>Certificate for STARTTLS on links; null = a self-signed certificate for <see cref="Domain"/> generated in-process.</summary>
+    /// <summary>
+    /// Listen like the Direct-TLS CM port 5263: TLS from the first byte (spec 2, 3.5). As Openfire does
+    /// there, the features still advertise <c>&lt;starttls/&gt;</c> (spec 3.4 quirk). Default false.
+    /// </summary>
+    public bool DirectTls { get; init; }
+
+    /// <summary>Certificate for TLS on links; null = a self-signed certificate for <see cref="Domain"/> generated in-process.</summary>
     public X509Certificate2? ServerCertificate { get; init; }
 
     /// <summary>Raw-text route encoding (spec 6.2). Default: the current form, <see cref="RawTextEncoding.Openfire48"/>.</summary>

@@ -426,6 +426,20 @@ public sealed partial class OpenfireDoubleServer
             $"<route from=\"{_domain}\" to=\"{cmDomain}\" streamid=\"{DoubleWire.EscapeAttribute(streamId)}\">{body}</route>");
     }
 
+    /// <summary>Spec 5.4: <c>to</c> is the CM domain (no resource); sent on the stream's pinned link.</summary>
+    private async Task<bool> WriteCloseIqAsync(string cmDomain, string streamId, string? embeddedStreamError)
+    {
+        bool sent = await SendAsync(PinnedLink(cmDomain, streamId),
+            $"<iq type=\"set\" id=\"{NextIqId()}\" from=\"{_domain}\" to=\"{cmDomain}\">"
+            + $"<session xmlns=\"{DoubleWire.Cm}\" id=\"{DoubleWire.EscapeAttribute(streamId)}\"><close/>{embeddedStreamError}</session></iq>");
+        if (sent)
+        {
+            Count(Counter.CloseIqsSent);
+        }
+
+        return sent;
+    }
+
     /// <summary>
     /// The server ends a session. <c>Session.close(StreamError)</c> writes the error as raw text first
     /// (spec 5.4, [S36]); the session is removed before the virtual connection closes, so a server-side
@@ -459,14 +473,7 @@ public sealed partial class OpenfireDoubleServer
             wasBound = session.State == ClientSessionState.Bound;
         }
 
-        bool closeIqSent = false;
-        if (serverInitiated && !wasBound)
-        {
-            Count(Counter.CloseIqsSent);
-            closeIqSent = await SendAsync(PinnedLink(session.CmDomain, session.StreamId),
-                $"<iq type=\"set\" id=\"{NextIqId()}\" from=\"{_domain}\" to=\"{session.CmDomain}\">"
-                + $"<session xmlns=\"{DoubleWire.Cm}\" id=\"{DoubleWire.EscapeAttribute(session.StreamId)}\"><close/></session></iq>");
-        }
+        bool closeIqSent = serverInitiated && !wasBound && await WriteCloseIqAsync(session.CmDomain, session.StreamId, null);
 
         Count(Counter.SessionsEnded);
         lock (_gate)

@@ -13,6 +13,8 @@ public sealed partial class OpenfireDoubleServer
 {
     private const string XmlDeclaration = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
 
+    private static readonly TimeSpan s_tlsTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private enum FrameOutcome
@@ -32,6 +34,11 @@ public sealed partial class OpenfireDoubleServer
         char[] chars = new char[s_strictUtf8.GetMaxCharCount(bytes.Length)];
         try
         {
+            if (_options.DirectTls)
+            {
+                await link.AcceptTlsAsync(_certificate!, s_tlsTimeout);
+            }
+
             while (true)
             {
                 int read = await link.ReadAsync(bytes);
@@ -74,7 +81,7 @@ public sealed partial class OpenfireDoubleServer
                 }
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException or TimeoutException)
         {
             link.MarkClosedByPeer(LinkCloseReason.CmClosedConnection);
         }
@@ -282,7 +289,8 @@ public sealed partial class OpenfireDoubleServer
         }
 
         Count(Counter.LinksJoinedPool);
-        string features = _options.LinkTlsPolicy switch
+        // On the Direct-TLS port the policy is "directTLS", not disabled, so <starttls/> is advertised on an encrypted link (spec 3.4).
+        string features = _options.DirectTls ? $"<stream:features><starttls xmlns=\"{DoubleWire.Tls}\"/></stream:features>" : _options.LinkTlsPolicy switch
         {
             TlsPolicy.Required => $"<stream:features><starttls xmlns=\"{DoubleWire.Tls}\"><required/></starttls></stream:features>",
             TlsPolicy.Optional => $"<stream:features><starttls xmlns=\"{DoubleWire.Tls}\"/></stream:features>",
@@ -306,21 +314,16 @@ public sealed partial class OpenfireDoubleServer
     /// <summary>Spec 3.5: <c>&lt;proceed/&gt;</c> then server-side TLS; refused with <c>not-authorized</c> when the policy is disabled.</summary>
     private async Task<FrameOutcome> StartTlsAsync(DoubleLink link)
     {
-        if (_certificate is null || link.IsEncrypted)
+        if (_options.LinkTlsPolicy == TlsPolicy.Disabled || _certificate is null || link.IsEncrypted)
         {
             await CloseLinkAsync(link, "not-authorized");
             return FrameOutcome.Continue;
         }
 
         string proceed = $"<proceed xmlns=\"{DoubleWire.Tls}\"/>";
-        lock (_gate)
-        {
-            _sent.Add(new SentFrame(++_sequence, link.Label, proceed));
-        }
-
         try
         {
-            await link.UpgradeToTlsAsync(proceed, _certificate, TimeSpan.FromSeconds(10));
+            await link.UpgradeToTlsAsync(proceed, _certificate, s_tlsTimeout, () => RecordSent(link, proceed));
         }
         catch (Exception e) when (e is AuthenticationException or IOException or SocketException or TimeoutException or OperationCanceledException or ObjectDisposedException)
         {
@@ -670,18 +673,13 @@ public sealed partial class OpenfireDoubleServer
     {
         string final = (condition is null ? "" : DoubleWire.StreamError(condition, text)) + "</stream:stream>";
         Task leave = LeavePoolAsync(link);
-        if (!await link.CloseAsync(condition is null ? reason : LinkCloseReason.StreamErrorSent, condition, final))
+        if (!await link.CloseAsync(condition is null ? reason : LinkCloseReason.StreamErrorSent, condition, final, () => RecordSent(link, final)))
         {
             await leave;
             return;
         }
 
         Count(Counter.LinksClosed);
-        lock (_gate)
-        {
-            _sent.Add(new SentFrame(++_sequence, link.Label, final));
-        }
-
         Notify();
         await leave;
     }

@@ -64,7 +64,7 @@ public sealed partial class OpenfireDoubleServer : IAsyncDisposable
         _domain = options.Domain.ToLowerInvariant();
         _random = options.RandomSeed is int seed ? new Random(seed) : new Random();
         _users = new UserTable(_domain, options.Users);
-        _certificate = options.LinkTlsPolicy == TlsPolicy.Disabled ? null : options.ServerCertificate ?? DoubleCertificate.For(_domain);
+        _certificate = options.LinkTlsPolicy == TlsPolicy.Disabled && !options.DirectTls ? null : options.ServerCertificate ?? DoubleCertificate.For(_domain);
         _listener = new TcpListener(IPAddress.Loopback, 0);
     }
 
@@ -97,7 +97,7 @@ public sealed partial class OpenfireDoubleServer : IAsyncDisposable
 
     public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
 
-    /// <summary>The certificate offered by STARTTLS on links; null when the link TLS policy is disabled.</summary>
+    /// <summary>The certificate of link TLS; null when links have no TLS at all.</summary>
     public X509Certificate2? Certificate => _certificate;
 
     public IReadOnlyList<ReceivedElement> ReceivedElements
@@ -280,6 +280,27 @@ public sealed partial class OpenfireDoubleServer : IAsyncDisposable
         string cm = CmFor(streamId, cmDomain);
         Count(Counter.RouteErrorsSent);
         return SendAsync(RandomLink(cm), $"<route streamid=\"{DoubleWire.EscapeAttribute(streamId)}\" from=\"{_domain}\" to=\"{cm}\" type=\"error\">{DoubleWire.StanzaError(condition)}</route>");
+    }
+
+    /// <summary>
+    /// Writes a server close IQ for <paramref name="streamId"/> on its pinned link whatever the session's
+    /// state, optionally with a <c>&lt;stream:error&gt;</c> inside <c>&lt;session&gt;</c> next to
+    /// <c>&lt;close/&gt;</c> (the OF-2414 form no Openfire caller uses, which a CM must accept anyway,
+    /// spec 5.4). The session, if any, is forgotten.
+    /// </summary>
+    public async Task<bool> SendCloseIqAsync(string streamId, string? embeddedStreamError = null, string? cmDomain = null)
+    {
+        string cm = CmFor(streamId, cmDomain);
+        lock (_gate)
+        {
+            if (_sessions.TryGetValue(streamId, out DoubleSession? session) && session.CmDomain == cm)
+            {
+                _sessions.Remove(streamId);
+                _ended.Add(new EndedSession(streamId, cm, "admin-close-iq", CloseIqSent: true));
+            }
+        }
+
+        return await WriteCloseIqAsync(cm, streamId, embeddedStreamError is null ? null : DoubleWire.StreamError(embeddedStreamError));
     }
 
     /// <summary>Aborts the TCP connection of the open link with this JID (RST, nothing written).</summary>
@@ -560,19 +581,33 @@ public sealed partial class OpenfireDoubleServer : IAsyncDisposable
     /// <summary>Writes one frame on a link and logs it; a null or closed link counts as a dropped delivery.</summary>
     private async Task<bool> SendAsync(DoubleLink? link, string text)
     {
-        if (link is null || !await link.WriteAsync(text))
+        SentFrame? logged = null;
+        if (link is null || !await link.WriteAsync(text, () => logged = RecordSent(link, text)))
         {
+            if (logged is not null)
+            {
+                lock (_gate)
+                {
+                    _sent.Remove(logged);
+                }
+            }
+
             Count(Counter.DeliveriesDropped);
             Trace($"{link?.Label ?? "(no link)"}: not delivered: {text}");
             return false;
         }
 
-        lock (_gate)
-        {
-            _sent.Add(new SentFrame(++_sequence, link.Label, text));
-        }
-
         Notify();
         return true;
+    }
+
+    private SentFrame RecordSent(DoubleLink link, string text)
+    {
+        lock (_gate)
+        {
+            var frame = new SentFrame(++_sequence, link.Label, text);
+            _sent.Add(frame);
+            return frame;
+        }
     }
 }

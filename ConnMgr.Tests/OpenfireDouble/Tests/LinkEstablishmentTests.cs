@@ -277,6 +277,22 @@ public sealed class LinkEstablishmentTests
     }
 
     [Test]
+    public async Task Direct_tls_encrypts_from_the_first_byte_and_still_advertises_starttls()
+    {
+        await using var server = OpenfireDoubleServer.Start(Quiet(new() { DirectTls = true, LinkTlsPolicy = TlsPolicy.Disabled }));
+        await using RawCmLink link = await RawCmLink.ConnectAsync(server);
+        Assert.That(link.IsEncrypted, Is.True);
+
+        await link.SendHeaderAsync("cm1/link-1");
+        await link.ReadHeaderAsync();
+        Assert.That(await link.NextAsync(), Is.EqualTo("<stream:features><starttls xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/></stream:features>"));
+        await link.SendAsync($"<handshake>{RawCmLink.Digest(link.StreamId!, "secret")}</handshake>");
+
+        Assert.That(await link.NextAsync(), Is.EqualTo("<handshake></handshake>"));
+        Assert.That((await server.WaitForLinkAsync("cm1/link-1", l => l.IsAuthenticated)).IsEncrypted, Is.True);
+    }
+
+    [Test]
     public async Task Compress_is_refused_with_setup_failed_and_the_link_stays_open()
     {
         await using var server = OpenfireDoubleServer.Start(Quiet());

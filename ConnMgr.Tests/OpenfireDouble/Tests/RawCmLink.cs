@@ -38,7 +38,13 @@ internal sealed class RawCmLink : IAsyncDisposable
     {
         var client = new TcpClient { NoDelay = true };
         await client.ConnectAsync(server.EndPoint);
-        return new RawCmLink(client);
+        var link = new RawCmLink(client);
+        if (server.Options.DirectTls)
+        {
+            await link.WrapInTlsAsync();
+        }
+
+        return link;
     }
 
     /// <summary>Connects, sends the header for <paramref name="linkJid"/>, handshakes and reads the configuration IQ.</summary>
@@ -155,11 +161,18 @@ internal sealed class RawCmLink : IAsyncDisposable
     {
         await SendAsync("<starttls xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>");
         Assert.That(await NextAsync(), Is.EqualTo("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>"));
+        await WrapInTlsAsync();
+        _splitter.Reset();
+        _decoder = Encoding.UTF8.GetDecoder();
+    }
+
+    public bool IsEncrypted => _stream is SslStream;
+
+    private async Task WrapInTlsAsync()
+    {
         var tls = new SslStream(_stream, leaveInnerStreamOpen: false, (_, _, _, _) => true);
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "example.com" });
         _stream = tls;
-        _splitter.Reset();
-        _decoder = Encoding.UTF8.GetDecoder();
     }
 
     public async ValueTask DisposeAsync()
