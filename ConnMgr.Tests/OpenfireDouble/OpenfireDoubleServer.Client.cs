@@ -166,8 +166,9 @@ public sealed partial class OpenfireDoubleServer
             return;
         }
 
-        bool toServer = to is null || target is { Local: null, Resource: null } && target.Value.Domain == _domain
-            || (session.BareJid is not null && target is { Resource: null } own && $"{own.Local?.ToLowerInvariant()}@{own.Domain}" == session.BareJid);
+        // No `to`, the server's domain or the user's own bare JID: the server answers itself (RFC 6120 10.3).
+        bool toServer = to is null
+            || (target is { Resource: null } bare && (bare.Local is null ? bare.Domain == _domain : $"{bare.Local.ToLowerInvariant()}@{bare.Domain}" == session.BareJid));
         if (toServer)
         {
             await HandleServerIqAsync(session, iq, type, child);

@@ -77,7 +77,8 @@ public sealed partial class OpenfireDoubleServer
                 catch (Exception e) when (e is not (IOException or SocketException or ObjectDisposedException or OperationCanceledException))
                 {
                     // Openfire's channel handler catches everything and closes with internal-server-error ([S20]).
-                    await FatalAsync(link, $"double fault: {e}");
+                    RecordFault(link, e);
+                    await FatalAsync(link, $"double fault: {e.Message}");
                 }
             }
         }
@@ -579,7 +580,7 @@ public sealed partial class OpenfireDoubleServer
         }
         catch (Exception e) when (e is not (OperationCanceledException or ObjectDisposedException))
         {
-            Trace($"{link.Label}: failure processing a route: {e}");
+            RecordFault(link, e);
             await SendRouteErrorAsync(RandomLink(link.CmDomain), route, streamId, "internal-server-error");
             return;
         }

@@ -19,6 +19,16 @@ namespace ConnMgr.Tests.OpenfireDouble;
 /// <see cref="WaitForAsync"/>, so tests wait on conditions instead of sleeping.
 /// </para>
 /// </summary>
+/// <example>
+/// <code>
+/// await using var openfire = OpenfireDoubleServer.Start(new() { Secret = "s3cret", LinkTlsPolicy = TlsPolicy.Disabled });
+/// // point the edge at 127.0.0.1:openfire.Port with CM name "cm1", then:
+/// await openfire.WaitForAsync(o => o.Links.Count(l => l.IsAuthenticated) == 4, description: "4 links up");
+/// SessionInfo alice = await openfire.WaitForSessionAsync(streamId, s => s.State == ClientSessionState.Bound);
+/// await openfire.KickSessionAsync(streamId);   // raw-text conflict, no close IQ (bound)
+/// Assert.That(openfire.Faults, Is.Empty);
+/// </code>
+/// </example>
 public sealed partial class OpenfireDoubleServer : IAsyncDisposable
 {
     private static readonly TimeSpan s_defaultWait = TimeSpan.FromSeconds(5);
@@ -34,6 +44,7 @@ public sealed partial class OpenfireDoubleServer : IAsyncDisposable
     private readonly List<SentFrame> _sent = [];
     private readonly List<StoredMessage> _offline = [];
     private readonly List<EndedSession> _ended = [];
+    private readonly List<string> _faults = [];
     private readonly long[] _counters = new long[Enum.GetValues<Counter>().Length];
     private readonly Random _random;
     private readonly UserTable _users;
@@ -164,6 +175,21 @@ public sealed partial class OpenfireDoubleServer : IAsyncDisposable
             lock (_gate)
             {
                 return [.. _ended];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Exceptions inside the double itself (each also answered as Openfire would answer an exception:
+    /// internal-server-error). Empty in a healthy run; edge tests can assert that.
+    /// </summary>
+    public IReadOnlyList<string> Faults
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _faults];
             }
         }
     }
@@ -565,6 +591,15 @@ public sealed partial class OpenfireDoubleServer : IAsyncDisposable
         foreach (DoubleSession session in expired)
         {
             await EndSessionAsync(session, "pre-auth-timeout", serverInitiated: true);
+        }
+    }
+
+    private void RecordFault(DoubleLink link, Exception e)
+    {
+        Trace($"{link.Label}: fault: {e}");
+        lock (_gate)
+        {
+            _faults.Add($"{link.Label}: {e}");
         }
     }
 

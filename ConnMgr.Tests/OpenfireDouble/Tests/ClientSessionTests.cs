@@ -26,6 +26,7 @@ public sealed class ClientSessionTests
             "<route from=\"example.com\" to=\"cm1\" streamid=\"cm1-7f3a9c2b\">&lt;success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/&gt;</route>"));
         Assert.That(server.FindSession("cm1-7f3a9c2b")!.State, Is.EqualTo(ClientSessionState.Authenticated));
         await BindAndUseAsync(link, "cm1-7f3a9c2b");
+        Assert.That(server.Faults, Is.Empty);
     }
 
     [Test]
@@ -161,6 +162,7 @@ public sealed class ClientSessionTests
 
         Assert.That(await link.NextAsync(), Is.EqualTo(
             "<route streamid=\"cm1-alice\" from=\"example.com\" to=\"cm1\"><message from=\"bob@example.com/pc\" to=\"alice@example.com/phone\" type=\"chat\"><body>hi</body></message></route>"));
+        Assert.That(server.Faults, Is.Empty);
     }
 
     [Test]
@@ -258,7 +260,7 @@ public sealed class ClientSessionTests
     [Test]
     public async Task Sessions_not_bound_in_time_are_closed_with_a_close_iq()
     {
-        await using var server = OpenfireDoubleServer.Start(LinkEstablishmentTests.Quiet(new() { PreAuthTimeout = TimeSpan.FromMilliseconds(300) }));
+        await using var server = OpenfireDoubleServer.Start(LinkEstablishmentTests.Quiet(new() { PreAuthTimeout = TimeSpan.FromMilliseconds(600) }));
         await using RawCmLink link = await RawCmLink.OpenAsync(server, "cm1/link-1");
         await SessionIqTests.CreateAsync(link, "cm1-slow");
         await LoginAsync(link, "cm1-quick", "alice", "phone");

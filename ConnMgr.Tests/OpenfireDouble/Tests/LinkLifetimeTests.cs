@@ -35,10 +35,11 @@ public sealed class LinkLifetimeTests
     [Test]
     public async Task A_link_that_keeps_sending_whitespace_is_not_idle()
     {
-        await using var server = OpenfireDoubleServer.Start(LinkEstablishmentTests.Quiet(new() { IdleTimeout = TimeSpan.FromMilliseconds(400) }));
+        // Half-period 400 ms against a 50 ms whitespace cadence: only two stalls of 400 ms could close it.
+        await using var server = OpenfireDoubleServer.Start(LinkEstablishmentTests.Quiet(new() { IdleTimeout = TimeSpan.FromMilliseconds(800) }));
         await using RawCmLink link = await RawCmLink.OpenAsync(server, "cm1/link-1");
 
-        for (int i = 0; i < 12; i++)
+        for (int i = 0; i < 20; i++)
         {
             await Task.Delay(50);
             await link.SendAsync(" ");
