@@ -127,7 +127,7 @@ public readonly struct XmlNamespaceScope
 /// a reader is the offsets of its element in them. To resolve a prefix without allocating, a reader
 /// keeps the offsets of those ancestors (inside the top-level element) whose start tags contain
 /// namespace declarations, at most <see cref="MaxNamespaceAncestors"/>; ancestors that declare nothing
-/// cost nothing.</para>
+/// cost nothing. That inline path makes a reader 256 bytes: pass it with <c>in</c> on hot paths.</para>
 /// <para>Input is trusted to be well-formed but never to the point of crashing or looping: structurally
 /// broken input makes the constructor or an enumeration throw <see cref="FormatException"/>,
 /// and a malformed reference makes unescaping throw it.</para>
