@@ -311,26 +311,15 @@ public readonly ref struct XmlElementReader
     /// <summary>The direct child elements in document order, each with this element's namespace context.</summary>
     /// <exception cref="FormatException">Raised by <c>MoveNext</c> when the content is not well-formed.</exception>
     public ChildEnumerator Children
-    {
-        get
-        {
-            var path = _ancestors;
-            var count = _ancestorCount;
-            if (_tag.Declares)
-            {
-                if (count == MaxNamespaceAncestors)
-                    ThrowMalformed($"more than {MaxNamespaceAncestors} nested elements declare namespaces");
-                path[count++] = _tag.NameEnd;
-            }
-            return new ChildEnumerator(_data, _scope, _tag.End, _contentEnd, path, count);
-        }
-    }
+        => new(_data, _scope, _tag.End, _contentEnd, _ancestors, _ancestorCount, _tag.Declares ? _tag.NameEnd : -1);
 
     public bool TryGetFirstChild(out XmlElementReader child)
     {
-        foreach (var c in Children)
+        // MoveNext/Current rather than foreach: a reader is 256 bytes and foreach copies the enumerator once more.
+        var children = Children;
+        if (children.MoveNext())
         {
-            child = c;
+            child = children.Current;
             return true;
         }
         child = default;
@@ -351,13 +340,12 @@ public readonly ref struct XmlElementReader
     /// <summary>The first direct child with this local name and namespace.</summary>
     public bool TryGetChild(ReadOnlySpan<byte> localName, ReadOnlySpan<byte> namespaceUri, out XmlElementReader child)
     {
-        foreach (var c in Children)
+        var children = Children;
+        while (children.MoveNext())
         {
-            if (c.NameIs(localName, namespaceUri))
-            {
-                child = c;
+            child = children.Current;
+            if (child.NameIs(localName, namespaceUri))
                 return true;
-            }
         }
         child = default;
         return false;
@@ -365,13 +353,12 @@ public readonly ref struct XmlElementReader
 
     public bool TryGetChild(ReadOnlySpan<byte> localName, ReadOnlySpan<char> namespaceUri, out XmlElementReader child)
     {
-        foreach (var c in Children)
+        var children = Children;
+        while (children.MoveNext())
         {
-            if (c.NameIs(localName, namespaceUri))
-            {
-                child = c;
+            child = children.Current;
+            if (child.NameIs(localName, namespaceUri))
                 return true;
-            }
         }
         child = default;
         return false;
@@ -482,13 +469,14 @@ public readonly ref struct XmlElementReader
     private static bool TryParseTopLevel(ReadOnlySpan<byte> element, out StartTag tag, out int contentEnd, out int end)
     {
         contentEnd = end = 0;
-        var start = element.IndexOfAnyExcept(Whitespace);
+        // The scanner hands over exactly the element, so check the ends before searching.
+        var start = !element.IsEmpty && element[0] == '<' ? 0 : element.IndexOfAnyExcept(Whitespace);
         if (start < 0 || element[start] != '<')
         {
             tag = default;
             return false;
         }
-        end = element.LastIndexOfAnyExcept(Whitespace) + 1;
+        end = element[^1] == '>' ? element.Length : element.LastIndexOfAnyExcept(Whitespace) + 1;
         var data = element[..end];
         if (!TryParseStartTag(data, start, out tag))
             return false;
@@ -531,25 +519,9 @@ public readonly ref struct XmlElementReader
         if (colon == 0 || colon == nameLength - 1)
             return false;
 
-        // '>' may appear inside attribute values, so skip quoted runs.
-        var pos = nameEnd;
-        int gt;
-        while (true)
-        {
-            var k = data[pos..].IndexOfAny(s_tagEndOrQuote);
-            if (k < 0)
-                return false;
-            k += pos;
-            if (data[k] == '>')
-            {
-                gt = k;
-                break;
-            }
-            var close = data[(k + 1)..].IndexOf(data[k]);
-            if (close < 0)
-                return false;
-            pos = k + 1 + close + 1;
-        }
+        var gt = FindTagEnd(data, nameEnd);
+        if (gt < 0)
+            return false;
 
         var isEmpty = data[gt - 1] == '/';
         tag = new StartTag(
@@ -561,6 +533,40 @@ public readonly ref struct XmlElementReader
             isEmpty: isEmpty,
             declares: data[nameEnd..gt].IndexOf("xmlns"u8) >= 0);
         return true;
+    }
+
+    /// <summary>The <c>&gt;</c> ending a start tag whose attributes begin at <paramref name="pos"/>, or -1.</summary>
+    private static int FindTagEnd(ReadOnlySpan<byte> data, int pos)
+    {
+        // '>' may appear inside a quoted value. Fast path: when the text before the first '>' uses one
+        // kind of quote, an even count of it means every value is closed, so that '>' ends the tag.
+        var rest = data[pos..];
+        var firstGt = rest.IndexOf((byte)'>');
+        if (firstGt < 0)
+            return -1;
+        var before = rest[..firstGt];
+        var firstQuote = before.IndexOfAny((byte)'"', (byte)'\'');
+        if (firstQuote < 0)
+            return pos + firstGt;
+        var quote = before[firstQuote];
+        var other = quote == '"' ? (byte)'\'' : (byte)'"';
+        if (!before.Contains(other) && (before.Count(quote) & 1) == 0)
+            return pos + firstGt;
+
+        // Mixed quotes, or a '>' inside a value: step over each quoted run.
+        while (true)
+        {
+            var k = data[pos..].IndexOfAny(s_tagEndOrQuote);
+            if (k < 0)
+                return -1;
+            k += pos;
+            if (data[k] == '>')
+                return k;
+            var close = data[(k + 1)..].IndexOf(data[k]);
+            if (close < 0)
+                return -1;
+            pos = k + 1 + close + 1;
+        }
     }
 
     /// <summary>Reads the next attribute of a start tag from <paramref name="pos"/>; false at the tag's end or on garbage.</summary>
@@ -822,14 +828,23 @@ public readonly ref struct XmlElementReader
         private int _contentEnd;
         private int _end;
 
-        internal ChildEnumerator(ReadOnlySpan<byte> data, XmlNamespaceScope scope, int position, int limit, scoped in AncestorPath ancestors, int ancestorCount)
+        /// <param name="parentNameEnd">Where the parent's attributes start when it declares namespaces, else -1.</param>
+        internal ChildEnumerator(
+            ReadOnlySpan<byte> data, XmlNamespaceScope scope, int position, int limit,
+            scoped in AncestorPath parentAncestors, int parentAncestorCount, int parentNameEnd)
         {
             _data = data;
             _scope = scope;
             _position = position;
             _limit = limit;
-            _ancestors = ancestors;
-            _ancestorCount = ancestorCount;
+            _ancestors = parentAncestors;
+            _ancestorCount = parentAncestorCount;
+            if (parentNameEnd >= 0)
+            {
+                if (_ancestorCount == MaxNamespaceAncestors)
+                    ThrowMalformed($"more than {MaxNamespaceAncestors} nested elements declare namespaces");
+                _ancestors[_ancestorCount++] = parentNameEnd;
+            }
         }
 
         public readonly ChildEnumerator GetEnumerator() => this;
