@@ -97,6 +97,21 @@ public class TlsTransportTests
     }
 
     [Test]
+    public async Task A_client_silent_after_proceed_is_cut_by_the_handshake_timeout()
+    {
+        await using var host = TransportHost.Start(StartTlsEchoAsync, certificates: _certificates);
+        using var client = await host.ConnectAsync();
+        var plain = new NetworkStream(client);
+        await plain.WriteAsync(Kit.Ascii("STARTTLS\n"));
+        Assert.That(await Kit.ReadLineAsync(plain), Is.EqualTo("PROCEED"));
+
+        host.Tick(TimeSpan.FromSeconds(11));
+        var connection = await host.Handler.NextFinishedAsync();
+
+        Assert.That(connection.CloseReason, Is.EqualTo(CloseReason.HandshakeTimeout));
+    }
+
+    [Test]
     public async Task DirectTls_negotiates_alpn_xmpp_client_before_the_handler_runs()
     {
         await using var host = TransportHost.Start(StartTlsEchoAsync, kind: TransportKind.DirectTls, certificates: _certificates);

@@ -51,7 +51,11 @@ internal sealed class TransportHost : IAsyncDisposable
     /// <summary>Ticks the transport's heartbeat as if <paramref name="later"/> had passed.</summary>
     public void Tick(TimeSpan later) => Transport.OnHeartbeat(Heartbeat.After(System.Diagnostics.Stopwatch.GetTimestamp(), later));
 
-    public async ValueTask DisposeAsync() => await Transport.ShutdownAsync(TimeSpan.FromSeconds(1));
+    public async ValueTask DisposeAsync()
+    {
+        await Transport.ShutdownAsync(TimeSpan.FromSeconds(1));
+        await Transport.DisposeAsync();
+    }
 }
 
 internal sealed class RecordingHandler(

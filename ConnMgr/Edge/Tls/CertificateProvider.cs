@@ -135,6 +135,7 @@ internal sealed partial class CertificateProvider : IHeartbeatHandler
         {
             intermediates.Add(all[i]);
         }
+        all[0].Dispose();
 
         if (!certificate.MatchesHostname(_settings.Domain))
         {

@@ -48,6 +48,8 @@ internal sealed partial class ClientConnection
             _upgrade = upgrade;
             receiving = _receiving;
         }
+        // Covers the wait for the ClientHello too: a client silent after <proceed/> is cut.
+        SetTransportDeadline(_transport.Settings.TlsHandshakeTimeout, CloseReason.HandshakeTimeout);
 
         // From here the receive loop reads no more plaintext; let a read in progress finish.
         if (receiving)
@@ -77,6 +79,9 @@ internal sealed partial class ClientConnection
         }
         if (!queued)
         {
+            // Output was already closed: the connection is ending, and the send loop must not
+            // wait at the boundary for a handshake that will not happen.
+            Abort(CloseReason.ServerClosed);
             return false;
         }
         // Wakes the send loop even when everything before the boundary is already sent.

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -23,6 +24,8 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
     /// <summary>How long aborted connections get to finish their tasks before shutdown gives up on them.</summary>
     private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
 
+    private static readonly TimeSpan CapWarningInterval = TimeSpan.FromMinutes(1);
+
     private readonly ConcurrentDictionary<long, ClientConnection> _connections = new();
     private readonly List<ClientListener> _listeners = [];
     private readonly CancellationTokenSource _stopping = new();
@@ -30,6 +33,8 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
     private long _lastId;
     private int _admitted;
     private int _shutdown;
+    private long _rejectedSinceWarning;
+    private long _lastCapWarning;
 
     public ClientTransport(
         TransportSettings settings,
@@ -45,8 +50,7 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
         _handler = handler;
         BufferPool = bufferPool ?? new TransportBufferPool();
 
-        // The stream layer runs on the thread pool, not inline in the receive loop; the send loop
-        // too, never on the thread that queued the bytes (the upstream link's reader).
+        // The stream layer runs on the thread pool, not inline in the receive loop.
         InputPipeOptions = new PipeOptions(
             BufferPool,
             readerScheduler: PipeScheduler.ThreadPool,
@@ -55,7 +59,9 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
             resumeWriterThreshold: settings.InputPauseThresholdBytes / 2,
             minimumSegmentSize: TransportBufferPool.BlockSize,
             useSynchronizationContext: false);
-        // No pause threshold on output: TryWrite must never wait. The pending-output cap bounds it.
+        // No pause threshold on output: TryWrite must never wait; the pending-output cap bounds it.
+        // The send loop wakes on the thread pool, never on the thread that queued the bytes (the
+        // upstream link's reader). Queuing an async continuation there allocates nothing.
         OutputPipeOptions = new PipeOptions(
             BufferPool,
             readerScheduler: PipeScheduler.ThreadPool,
@@ -231,7 +237,7 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
             else
             {
                 connection.TrySetCloseReason(CloseReason.ConnectionCap);
-                TransportLog.ConnectionCapReached(Logger, Settings.MaxConnections, connection.Id, connection.RemoteEndPoint);
+                LogRejected(connection);
                 if (connection.Transport == TransportKind.Tcp)
                 {
                     connection.StartLoops();
@@ -246,13 +252,38 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
         }
         finally
         {
-            await connection.DisposeAsync();
+            try
+            {
+                await connection.DisposeAsync();
+            }
+            catch (Exception e)
+            {
+                TransportLog.CloseFailed(Logger, e, connection.Id);
+            }
             _connections.TryRemove(connection.Id, out _);
             if (admitted)
             {
                 Interlocked.Decrement(ref _admitted);
             }
             TransportLog.ConnectionClosed(Logger, connection.Id, connection.RemoteEndPoint, connection.CloseReason, connection.BytesReceived, connection.BytesSent);
+        }
+    }
+
+    /// <summary>
+    /// One warning a minute at most while the cap turns clients away (a flood would otherwise
+    /// flood the log too); each rejection is logged at debug level.
+    /// </summary>
+    private void LogRejected(ClientConnection connection)
+    {
+        TransportLog.ConnectionRejected(Logger, connection.Id, connection.RemoteEndPoint);
+        var rejected = Interlocked.Increment(ref _rejectedSinceWarning);
+        var now = Stopwatch.GetTimestamp();
+        var last = Volatile.Read(ref _lastCapWarning);
+        if ((last == 0 || Stopwatch.GetElapsedTime(last, now) >= CapWarningInterval)
+            && Interlocked.CompareExchange(ref _lastCapWarning, now, last) == last)
+        {
+            Interlocked.Add(ref _rejectedSinceWarning, -rejected);
+            TransportLog.ConnectionCapReached(Logger, Settings.MaxConnections, rejected);
         }
     }
 

@@ -16,8 +16,14 @@ internal static partial class TransportLog
     [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Accept on {EndPoint} failed ({Error}); retrying in {DelayMilliseconds} ms")]
     public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, SocketError error, int delayMilliseconds);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Connection cap of {MaxConnections} reached: closing connection {ConnectionId} from {RemoteEndPoint}")]
-    public static partial void ConnectionCapReached(ILogger logger, int maxConnections, long connectionId, IPEndPoint remoteEndPoint);
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Connection cap of {MaxConnections} reached: {Rejected} clients turned away since the last such warning")]
+    public static partial void ConnectionCapReached(ILogger logger, int maxConnections, long rejected);
+
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Debug, Message = "Over the connection cap: closing connection {ConnectionId} from {RemoteEndPoint}")]
+    public static partial void ConnectionRejected(ILogger logger, long connectionId, IPEndPoint remoteEndPoint);
+
+    [LoggerMessage(EventId = 1017, Level = LogLevel.Error, Message = "Closing connection {ConnectionId} failed")]
+    public static partial void CloseFailed(ILogger logger, Exception exception, long connectionId);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Debug, Message = "Connection {ConnectionId} from {RemoteEndPoint} accepted on {Transport} port {LocalPort}")]
     public static partial void ConnectionAccepted(ILogger logger, long connectionId, IPEndPoint remoteEndPoint, TransportKind transport, int localPort);
