@@ -13,8 +13,10 @@ public class ClientConnectionOutputTests
     {
         var settings = new TransportSettings { MaxStanzaBytes = 16 * 1024, MaxPendingOutputBytes = 256 * 1024 };
         var outcome = new TaskCompletionSource<(long Queued, int Calls)>();
+        var closed = CancellationToken.None;
         await using var host = TransportHost.Start(async (connection, _) =>
         {
+            closed = connection.Closed;
             await Kit.ReadLineAsync(connection.Input);
             // A delivery thread: queues 16 KiB stanzas as fast as it can, never awaiting.
             var stanza = new byte[16 * 1024];
@@ -35,6 +37,7 @@ public class ClientConnectionOutputTests
         var connection = await host.Handler.NextFinishedAsync();
 
         Assert.That(connection.CloseReason, Is.EqualTo(CloseReason.OutputOverflow));
+        Assert.That(closed.IsCancellationRequested, Is.True, "the Closed token taken earlier fired");
         Assert.That(calls, Is.GreaterThan(0));
         // Pending bytes never exceed what was queued, so a refusal means the cap was really reached.
         Assert.That(queued + (16 * 1024), Is.GreaterThan(settings.MaxPendingOutputBytes), "refused only at the cap");

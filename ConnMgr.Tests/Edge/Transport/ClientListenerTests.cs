@@ -18,6 +18,9 @@ public class ClientListenerTests
 
         Assert.That(await Kit.ReadLineAsync(stream), Is.EqualTo("hello"));
         var connection = await host.Handler.NextStartedAsync();
+        Assert.That(connection.BytesReceived, Is.EqualTo(6));
+        Assert.That(await Kit.EventuallyAsync(() => connection.BytesSent == 6), Is.True, "bytes sent are counted once the send completes");
+        Assert.That(connection.LastReceiveTimestamp, Is.GreaterThan(0));
         Assert.That(connection.Transport, Is.EqualTo(TransportKind.Tcp));
         Assert.That(connection.IsSecure, Is.False);
         Assert.That(connection.RemoteEndPoint, Is.EqualTo(client.LocalEndPoint));
@@ -220,12 +223,12 @@ public class ClientListenerTests
     }
 
     [Test]
-    public void Listening_on_a_taken_port_names_the_endpoint()
+    public async Task Listening_on_a_taken_port_names_the_endpoint()
     {
         using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         taken.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
         taken.Listen();
-        var transport = new ClientTransport(new TransportSettings(), new RecordingHandler((_, _) => Task.CompletedTask, null), null,
+        await using var transport = new ClientTransport(new TransportSettings(), new RecordingHandler((_, _) => Task.CompletedTask, null), null,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<ClientTransport>.Instance);
 
         var error = Assert.Throws<InvalidOperationException>(() => transport.Listen((System.Net.IPEndPoint)taken.LocalEndPoint!, TransportKind.Tcp));
