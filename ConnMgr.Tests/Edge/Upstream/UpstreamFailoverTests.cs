@@ -31,6 +31,7 @@ public sealed class UpstreamFailoverTests
             Assert.That(routes.Select(r => r.Link).Distinct().Count(), Is.EqualTo(1), "one link per client (spec 8.1)");
         }
         Assert.That(server.Links.All(l => l.IsOpen || !l.IsAuthenticated), Is.True);
+        Assert.That(server.Faults, Is.Empty);
     }
 
     [Test]

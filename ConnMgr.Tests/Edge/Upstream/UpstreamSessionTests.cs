@@ -102,6 +102,7 @@ public sealed class UpstreamSessionTests
         Assert.That(bind.DeliveryKind, Is.EqualTo(DeliveryKind.Stanza));
         Assert.That(bind.Xml, Does.Contain("<jid>alice@example.com/phone</jid>").And.Not.Contain("jabber:connectionmanager"));
         Assert.That((await server.WaitForSessionAsync(session.StreamId)).State, Is.EqualTo(ClientSessionState.Bound));
+        Assert.That(server.Faults, Is.Empty);
     }
 
     [TestCase(RawTextEncoding.Openfire47)]
@@ -172,6 +173,22 @@ public sealed class UpstreamSessionTests
             description: "a result for the server's close");
         await server.WaitForAsync(_ => CloseIqsFor(server, session.StreamId) == 1, description: "our own close");
         Assert.That(pool.SessionCount, Is.Zero);
+    }
+
+    [Test]
+    public async Task A_stream_error_inside_the_server_close_reaches_the_owner()
+    {
+        await using var server = OpenfireDoubleServer.Start();
+        await using var pool = await StartPoolAsync(Settings(server));
+        var (session, owner) = await CreateAsync(pool, server);
+
+        // The OF-2414 form (spec 5.4): <session><close/><stream:error>...</stream:error></session>.
+        await server.SendCloseIqAsync(session.StreamId, "policy-violation");
+
+        await owner.WaitForEventAsync("stream-error");
+        Assert.That(owner.Events.Last().StreamError, Is.EqualTo(StreamErrorCondition.PolicyViolation));
+        await server.WaitForAsync(_ => CloseIqsFor(server, session.StreamId) == 1, description: "our own close");
+        Assert.That(server.Faults, Is.Empty);
     }
 
     [Test]
@@ -289,6 +306,7 @@ public sealed class UpstreamSessionTests
 
         Assert.That(async () => await session.RouteAsync(new System.Buffers.ReadOnlySequence<byte>(huge), CancellationToken.None),
             Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(async () => await session.RouteAsync(" "), Throws.ArgumentException, "an empty route would cut the link (spec 2)");
         Assert.That(() => pool.CreateSession("bad id", new RecordingOwner(), null), Throws.ArgumentException);
         Assert.That(() => pool.CreateSession(session.StreamId, new RecordingOwner(), null), Throws.ArgumentException, "IDs are never reused (spec 5.1)");
     }

@@ -9,7 +9,10 @@ namespace ConnMgr.Edge.Upstream;
 /// socket and flushes once per batch, not once per element. The pipe itself never blocks a
 /// writer: the byte count is kept here, and only <see cref="UpstreamSession.RouteAsync"/> waits
 /// (for <see cref="WaitForDrainAsync"/>) when the link is over its threshold, so a slow link
-/// pushes back on the clients routing through it and never on the read loop.
+/// pushes back on the clients routing through it and never on the read loop. The backlog is
+/// therefore bounded by the threshold plus one stanza per client writing at that moment, plus
+/// the small control elements of the read loop; a link that cannot send at all is closed by
+/// the pool's stall check.
 /// </summary>
 internal sealed class LinkOutput
 {

@@ -416,7 +416,7 @@ internal sealed class UpstreamLink
                 UpstreamLog.LinkTlsRefused(_pool.Logger, Jid);
                 return FrameAction.Close;
             }
-            UpstreamLog.LinkUnexpectedElement(_pool.Logger, Jid, element.ToString());
+            UpstreamLog.LinkUnexpectedElement(_pool.Logger, Jid, UpstreamLog.Excerpt(element.Raw));
         }
         catch (FormatException e)
         {

@@ -9,6 +9,15 @@ namespace ConnMgr.Edge.Upstream;
 /// </summary>
 internal static partial class UpstreamLog
 {
+    /// <summary>Elements quoted in logs are cut here: one may be up to 1 MiB (spec 2).</summary>
+    private const int ExcerptBytes = 256;
+
+    /// <summary>The start of an element, for a log line.</summary>
+    public static string Excerpt(ReadOnlySpan<byte> element)
+        => element.Length <= ExcerptBytes
+            ? System.Text.Encoding.UTF8.GetString(element)
+            : System.Text.Encoding.UTF8.GetString(element[..ExcerptBytes]) + "...";
+
     // ---- link lifecycle, 3000-3019 ----
 
     [LoggerMessage(3000, LogLevel.Debug, "Link {LinkJid}: connecting to {Host}:{Port}")]

@@ -287,7 +287,7 @@ internal sealed partial class UpstreamPool
                 return;
             }
         }
-        UpstreamLog.UnexpectedIq(Logger, link.Jid, iq.ToString());
+        UpstreamLog.UnexpectedIq(Logger, link.Jid, UpstreamLog.Excerpt(iq.Raw));
         Reply(link, id, success: false);
     }
 
@@ -320,7 +320,7 @@ internal sealed partial class UpstreamPool
         var condition = ReadStanzaError(iq, out var appCondition);
         if (!TryIdentifyReply(iq, out var kind, out var rawId))
         {
-            UpstreamLog.IqErrorFromServer(Logger, link.Jid, condition.ToElementName(), appCondition, iq.ToString());
+            UpstreamLog.IqErrorFromServer(Logger, link.Jid, condition.ToElementName(), appCondition, UpstreamLog.Excerpt(iq.Raw));
             return;
         }
         var session = FindSession(rawId);
@@ -347,7 +347,7 @@ internal sealed partial class UpstreamPool
                 }
                 break;
             default:
-                UpstreamLog.IqErrorFromServer(Logger, link.Jid, condition.ToElementName(), appCondition, iq.ToString());
+                UpstreamLog.IqErrorFromServer(Logger, link.Jid, condition.ToElementName(), appCondition, UpstreamLog.Excerpt(iq.Raw));
                 break;
         }
     }

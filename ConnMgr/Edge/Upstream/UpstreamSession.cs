@@ -46,11 +46,17 @@ internal sealed class UpstreamSession
     /// or with no link left, the stanza is dropped.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The stanza is larger than <see cref="UpstreamPool.MaxRoutedStanzaBytes"/>.</exception>
+    /// <exception cref="ArgumentException">The stanza is empty or does not start with <c>&lt;</c>.</exception>
     public ValueTask RouteAsync(ReadOnlySequence<byte> stanza, CancellationToken ct)
     {
         if (stanza.Length > UpstreamPool.MaxRoutedStanzaBytes)
         {
             ThrowTooLarge(stanza.Length);
+        }
+        // A route without a child element makes Openfire drop the whole link (spec 2).
+        if (stanza.IsEmpty || stanza.FirstSpan[0] != (byte)'<')
+        {
+            ThrowNotAnElement();
         }
         if (IsClosed)
         {
@@ -290,8 +296,11 @@ internal sealed class UpstreamSession
         }
     }
 
+    private static void ThrowNotAnElement()
+        => throw new ArgumentException("A routed stanza must be one element, starting with '<'.", "stanza");
+
     private static void ThrowTooLarge(long length)
-        => throw new ArgumentOutOfRangeException(nameof(length), length,
+        => throw new ArgumentOutOfRangeException("stanza", length,
             $"A routed stanza may be at most {UpstreamPool.MaxRoutedStanzaBytes} bytes: the server closes the whole link beyond 1 MiB (spec 2).");
 }
 
