@@ -59,7 +59,7 @@ internal sealed partial class UpstreamPool
         }
     }
 
-    /// <summary>Gives one element to the session's owner; false when it ended the session (a stream error).</summary>
+    /// <summary>Gives one element to the session's owner; false once the session is over (a stream error, or an owner that threw).</summary>
     private bool DeliverElement(UpstreamSession session, in XmlElementReader element)
     {
         var local = element.LocalName;

@@ -1,6 +1,5 @@
 using System.Buffers;
 using ConnMgr.Protocol.Xml;
-using Microsoft.Extensions.Logging;
 
 namespace ConnMgr.Edge.Upstream;
 
@@ -130,8 +129,8 @@ internal sealed class UpstreamSession
 
     /// <summary>
     /// Takes the write lock of the session's link. A link whose output is closed (it is going
-    /// down) is left for a live one first: its socket is already gone, so nothing written
-    /// before can arrive after what is written now (spec 8.1, no reordering).
+    /// down) is left for a live one first: its sender has stopped, so nothing written before
+    /// can still go out after what is written now (spec 8.1, no reordering).
     /// </summary>
     internal UpstreamLink? BeginWrite(out LinkOutput.WriteScope scope)
     {
@@ -188,14 +187,13 @@ internal sealed class UpstreamSession
     /// <summary>Hands one element to the owner; an owner that throws gets its session closed.</summary>
     internal void Deliver(ReadOnlySpan<byte> element, DeliveryKind kind)
     {
-        bool faulted;
+        var faulted = false;
         lock (_callbackLock)
         {
             if (IsClosed)
             {
                 return;
             }
-            faulted = false;
             try
             {
                 // The create result travels on a random link, routes on the hashed one (spec
