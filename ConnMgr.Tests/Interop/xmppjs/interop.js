@@ -53,6 +53,9 @@ export function createClient(args, resource) {
     service: args.service,
     domain: args.domain,
     resource,
+    // Each step (stream open, SASL round trip, iq) waits this long; the 2 s
+    // default fails on a loaded box while SCRAM's key derivation runs in JS.
+    timeout: 20_000,
     credentials: async (authenticate, mechanisms) => {
       xmpp.offeredMechanisms = mechanisms;
       if (!mechanisms.includes("SCRAM-SHA-1")) {
