@@ -119,7 +119,7 @@ internal sealed class DaemonProcess : IAsyncDisposable
         _data.Dispose();
     }
 
-    private static bool IsReadyEvent(string line)
+    internal static bool IsReadyEvent(string line)
     {
         if (!line.StartsWith('{'))
         {
