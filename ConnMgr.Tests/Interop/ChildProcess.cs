@@ -45,8 +45,6 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     public string Name { get; }
 
-    public int Id => _process.Id;
-
     public bool HasExited => _process.HasExited;
 
     /// <summary>Lines written to standard output so far.</summary>
