@@ -1,3 +1,4 @@
+using ConnMgr.Protocol.Sasl;
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
@@ -82,12 +83,9 @@ internal static class UserNames
     }
 
     /// <summary>
-    /// The parts of SASLprep (RFC 4013) that matter for real passwords: non-ASCII spaces become
-    /// U+0020 and "commonly mapped to nothing" characters are dropped (section 2.1), then NFKC
-    /// (section 2.2); control characters are rejected (section 2.3, tables C.2.1 and C.2.2).
-    /// Case is preserved. Not covered until the full profile lands: the other prohibited
-    /// tables (private use, non-characters, unassigned) and the bidi rule (section 2.4).
+    /// SASLprep (RFC 4013, through <see cref="SaslPrep"/>) with the store's own length cap.
     /// A SCRAM client applies SASLprep before PBKDF2, so the store must derive from the same form.
+    /// Case is preserved.
     /// </summary>
     public static bool TryNormalizePassword(string password, [NotNullWhen(true)] out string? normalized, [NotNullWhen(false)] out string? error)
     {
@@ -104,30 +102,12 @@ internal static class UserNames
             return false;
         }
 
-        var mapped = new StringBuilder(password.Length);
-        foreach (var c in password)
+        // The same SASLprep the SCRAM client applies before hashing (RFC 5802
+        // section 5.1), so a stored key matches what a client derives.
+        if (!SaslPrep.TryNormalize(password, out var prepared))
         {
-            if (IsMappedToNothing(c))
-            {
-                continue;
-            }
-            mapped.Append(IsNonAsciiSpace(c) ? ' ' : c);
-        }
-
-        var prepared = mapped.ToString().Normalize(NormalizationForm.FormKC);
-
-        if (prepared.Length == 0)
-        {
-            error = "is empty once invisible characters are removed";
+            error = DescribeSaslPrepRefusal(password);
             return false;
-        }
-        foreach (var rune in prepared.EnumerateRunes())
-        {
-            if (Rune.GetUnicodeCategory(rune) == UnicodeCategory.Control)
-            {
-                error = $"contains the control character U+{rune.Value:X4}";
-                return false;
-            }
         }
         if (Encoding.UTF8.GetByteCount(prepared) > MaxPasswordBytes)
         {
@@ -138,6 +118,23 @@ internal static class UserNames
         normalized = prepared;
         error = null;
         return true;
+    }
+
+    /// <summary>Names the first character SASLprep refused, so the operator knows what to change.</summary>
+    private static string DescribeSaslPrepRefusal(string password)
+    {
+        foreach (var rune in password.EnumerateRunes())
+        {
+            if (Rune.GetUnicodeCategory(rune) is UnicodeCategory.Control or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned)
+            {
+                return Rune.GetUnicodeCategory(rune) == UnicodeCategory.Control
+                    ? $"contains the control character U+{rune.Value:X4}"
+                    : $"contains the character U+{rune.Value:X4}, which SASLprep (RFC 4013) prohibits";
+            }
+        }
+        return SaslPrep.TryNormalize(password + "x", out _)
+            ? "is empty once invisible characters are removed"
+            : "is refused by SASLprep (RFC 4013: prohibited character or mixed right-to-left text)";
     }
 
     private static bool HasUnpairedSurrogate(ReadOnlySpan<char> text)
@@ -164,19 +161,5 @@ internal static class UserNames
     };
 
     // RFC 3454 table B.1, "commonly mapped to nothing" (used by RFC 4013 section 2.1).
-    private static bool IsMappedToNothing(char c) => c switch
-    {
-        '\u00AD' or '\u034F' or '\u1806' or '\u200B' or '\u200C' or '\u200D' or '\u2060' or '\uFEFF' => true,
-        >= '\u180B' and <= '\u180D' => true,
-        >= '\uFE00' and <= '\uFE0F' => true,
-        _ => false,
-    };
-
     // RFC 3454 table C.1.2, non-ASCII space characters (U+200B is in B.1 as well and is dropped first).
-    private static bool IsNonAsciiSpace(char c) => c switch
-    {
-        '\u00A0' or '\u1680' or '\u202F' or '\u205F' or '\u3000' => true,
-        >= '\u2000' and <= '\u200B' => true,
-        _ => false,
-    };
 }
