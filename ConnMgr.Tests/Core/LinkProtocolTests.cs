@@ -263,6 +263,17 @@ public class LinkProtocolTests
     }
 
     [Test]
+    public async Task A_link_that_does_not_handshake_in_time_is_closed()
+    {
+        await _core.DisposeAsync();
+        _core = CoreTestServer.Start(o => o with { HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
+        await using var link = await TestCmLink.ConnectAsync(_core.EndPoint);
+        var error = await link.NextAsync();
+        Assert.That(error.Element(StreamErrors + "connection-timeout"), Is.Not.Null, error.ToString());
+        await link.Closed.WaitAsync(TestCmLink.Timeout);
+    }
+
+    [Test]
     public async Task Shutdown_sends_system_shutdown_on_every_link()
     {
         var link = await _core.OpenLinkAsync();

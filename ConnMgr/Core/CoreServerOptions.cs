@@ -58,6 +58,13 @@ internal sealed record CoreServerOptions
     public TimeSpan LinkIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// A link that has not completed its handshake this long after connecting is closed with
+    /// <c>connection-timeout</c>, so idle or dribbling strangers cannot hold connections. Default 60 s;
+    /// Openfire relies on its idle limit alone.
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// A link that has output waiting and has not accepted a byte for this long is dropped.
     /// Default 30 s: Openfire's <c>xmpp.socket.write-timeout-seconds</c> (spec 2).
     /// </summary>
@@ -100,6 +107,7 @@ internal sealed record CoreServerOptions
         ArgumentException.ThrowIfNullOrEmpty(DataDirectory);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(KeepaliveInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(LinkIdleTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(HandshakeTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(LinkWriteTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxLinkOutputBytes, 1024 * 1024);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSessionQueue, 1);

@@ -53,6 +53,7 @@ internal sealed class CoreLink
     private bool _headerSent;
     private XmlNamespaceScope _scope;
     private string? _linkStreamId;
+    private readonly long _connectedAt = Environment.TickCount64;
     private long _lastRead = Environment.TickCount64;
     private long _lastKeepalive = Environment.TickCount64;
 
@@ -97,6 +98,11 @@ internal sealed class CoreLink
         if (now - Volatile.Read(ref _lastRead) > (long)options.LinkIdleTimeout.TotalMilliseconds)
         {
             Close(LinkCloseReason.IdleTimeout, StreamErrorCondition.ConnectionTimeout, null);
+            return;
+        }
+        if (_state != State.Authenticated && now - _connectedAt > (long)options.HandshakeTimeout.TotalMilliseconds)
+        {
+            Close(LinkCloseReason.HandshakeFailed, StreamErrorCondition.ConnectionTimeout, "no handshake in time (HandshakeTimeout)");
             return;
         }
         if (Output.IsStalled(options.LinkWriteTimeout))

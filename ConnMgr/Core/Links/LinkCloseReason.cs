@@ -17,7 +17,7 @@ internal enum LinkCloseReason
     /// <summary>A stream header check of spec 3.3 failed.</summary>
     HeaderRefused,
 
-    /// <summary>Wrong handshake digest (spec 3.6).</summary>
+    /// <summary>Wrong handshake digest (spec 3.6), or none within <see cref="CoreServerOptions.HandshakeTimeout"/>.</summary>
     HandshakeFailed,
 
     /// <summary>An element the link protocol does not allow (spec 2).</summary>
