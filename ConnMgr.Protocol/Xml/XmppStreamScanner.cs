@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Unicode;
 using ConnMgr.Protocol.Xml.Scanning;
@@ -55,10 +56,11 @@ public sealed class XmppStreamScanner
     private const int FrameDone = 1;
 
     // Records in the rented scratch array. Tags: name offset, name length, colon position in the name (-1 if
-    // none). Attributes: name offset, name length, colon, value offset, value length. Prefix declarations:
-    // prefix offset, prefix length, value offset, value length, depth of the declaring element.
+    // none). Attributes: name offset, name length, colon, value offset, value length, and a signature of the
+    // name (length, first and last byte) that spares most byte comparisons in the duplicate check. Prefix
+    // declarations: prefix offset, prefix length, value offset, value length, depth of the declaring element.
     private const int TagFields = 3;
-    private const int AttrFields = 5;
+    private const int AttrFields = 6;
     private const int NsFields = 5;
     private const int InitialNsCapacity = 8;
 
@@ -128,9 +130,12 @@ public sealed class XmppStreamScanner
 
     private void Reset()
     {
-        ReturnScratch();
+        ReleaseScratch();
         _header = null;
         _scanned = 0;
+        _depth = 0;
+        _attrCount = 0;
+        _nsCount = 0;
         _pendingUtf8 = 0;
         _hadXmlDeclaration = false;
         if (_options.ExpectStreamHeader)
@@ -173,34 +178,23 @@ public sealed class XmppStreamScanner
         XmlFrameKind kind = default;
         if (available > _scanned)
         {
-            var input = new Input { Frame = buffer };
-            if (buffer.IsSingleSegment)
+            var input = new Input { Frame = buffer, First = buffer.FirstSpan };
+            if (input.First.Length >= available)
             {
-                input.Span = buffer.FirstSpan[_scanned..available];
+                input.Span = input.First[_scanned..available];
                 input.Base = _scanned;
                 end = Run(ref input, out kind);
             }
             else
             {
-                var offset = _scanned;
-                foreach (var segment in buffer.Slice(_scanned, available - _scanned))
-                {
-                    if (segment.IsEmpty)
-                        continue;
-                    input.Span = segment.Span;
-                    input.Base = offset;
-                    end = Run(ref input, out kind);
-                    if (end != NeedMore)
-                        break;
-                    offset += segment.Length;
-                }
+                end = RunSegments(ref input, available, out kind);
             }
         }
 
         if (end == Failed)
         {
             _bytesExamined += available - _scanned;
-            ReturnScratch();
+            ReleaseScratch();
             return ScanStatus.Error;
         }
         if (end == NeedMore)
@@ -221,6 +215,9 @@ public sealed class XmppStreamScanner
             }
             else
             {
+                // The caller is about to wait for data: unless an element is open, hold no scratch while idle.
+                if (_depth == 0 && _attrCount == 0 && _state is not (>= State.StartTagName and <= State.EndTagSpace))
+                    ReleaseScratch();
                 return ScanStatus.NeedMoreData;
             }
         }
@@ -236,19 +233,52 @@ public sealed class XmppStreamScanner
         return ScanStatus.Frame;
     }
 
+    /// <summary>Runs the state machine over each segment holding bytes <c>[_scanned, available)</c>.</summary>
+    private int RunSegments(ref Input input, int available, out XmlFrameKind kind)
+    {
+        kind = default;
+        var position = input.Frame.Start;
+        var offset = 0;
+        while (input.Frame.TryGet(ref position, out var segment))
+        {
+            var span = segment.Span;
+            if (span.IsEmpty)
+                continue;
+            if (offset + span.Length <= _scanned)
+            {
+                offset += span.Length;
+                continue;
+            }
+            var from = Math.Max(_scanned - offset, 0);
+            var to = Math.Min(span.Length, available - offset);
+            input.Span = span[from..to];
+            input.Base = offset + from;
+            var end = Run(ref input, out kind);
+            offset += span.Length;
+            if (end != NeedMore || offset >= available)
+                return end;
+        }
+        return NeedMore;
+    }
+
     private void FailLimit()
     {
         if (_phase == Phase.Prolog)
             Fail(StreamErrorCondition.PolicyViolation, $"stream header exceeds {_options.MaxHeaderBytes} bytes (MaxHeaderBytes)");
         else
             Fail(StreamErrorCondition.PolicyViolation, $"element exceeds {_options.MaxElementBytes} bytes (MaxElementBytes)");
-        ReturnScratch();
+        ReleaseScratch();
     }
 
     /// <summary>
     /// Runs the state machine over <c>input.Span</c>. Returns the frame's length if a frame ends in this
     /// span, <see cref="NeedMore"/> if the span was consumed, or <see cref="Failed"/>.
     /// </summary>
+    /// <remarks>
+    /// Each case handles the byte <c>b = span[i]</c> in state <c>_state</c>. Common transitions jump straight
+    /// to the next case with <c>goto case</c> when the next byte is in the span, rather than going round the
+    /// loop's switch: that indirect jump was the largest single cost on a stanza mix.
+    /// </remarks>
     private int Run(ref Input input, out XmlFrameKind kind)
     {
         kind = default;
@@ -268,40 +298,48 @@ public sealed class XmppStreamScanner
             {
                 case State.Text:
                 {
-                    var k = span[i..].IndexOfAnyExcept(XmlChars.TextPlain);
+                    var k = XmlChars.IndexOfSpecial(span, i, (byte)'<', (byte)'&', (byte)']');
                     if (k < 0)
                     {
                         i = span.Length;
                         continue;
                     }
-                    i += k;
+                    i = k;
                     b = span[i];
                     if (b == (byte)'<')
                     {
                         _state = State.Lt;
-                        i++;
+                        if (++i == span.Length)
+                            continue;
+                        b = span[i];
+                        goto case State.Lt;
                     }
-                    else if (b == (byte)'&')
+                    if (b == (byte)'&')
                     {
                         _refReturn = State.Text;
                         _state = State.RefStart;
                         i++;
+                        continue;
                     }
-                    else if (b >= 0x80)
+                    if (b >= 0x80)
                     {
-                        if (!SkipUtf8Run(span, ref i, XmlChars.TextSpecial))
+                        i = SkipUtf8Run(span, i, XmlChars.TextSpecialSet);
+                        if (i < 0)
                             return Failed;
+                        continue;
                     }
-                    else if (b == (byte)']')
+                    if (b == (byte)']')
                     {
                         _state = State.TextBracket;
                         i++;
+                        continue;
                     }
-                    else
-                    {
+                    if (!XmlChars.IsSpace(b))
                         return Fail(StreamErrorCondition.NotWellFormed, NotXmlCharacter);
-                    }
-                    continue;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.Text;
                 }
 
                 case State.TextBracket:
@@ -335,8 +373,10 @@ public sealed class XmppStreamScanner
                         _tokenStart = pos + 1;
                         _colon = -1;
                         _state = State.EndTagName;
-                        i++;
-                        continue;
+                        if (++i == span.Length)
+                            continue;
+                        b = span[i];
+                        goto case State.EndTagName;
                     }
                     if (b == (byte)'!')
                     {
@@ -356,86 +396,97 @@ public sealed class XmppStreamScanner
                         return Fail(StreamErrorCondition.RestrictedXml, "processing instructions are not allowed (RFC 6120 11.1)");
                     }
                     if (_phase != Phase.Prolog && _depth >= _options.MaxDepth)
-                        return Fail(StreamErrorCondition.PolicyViolation, $"elements nested deeper than {_options.MaxDepth} levels (MaxDepth)");
+                        return FailDepth();
                     _scratch ??= ArrayPool<int>.Shared.Rent(NsBase + InitialNsCapacity * NsFields);
                     _tokenStart = pos;
                     _colon = -1;
                     _attrCount = 0;
                     _state = State.StartTagName;
-                    continue; // the name's first byte is checked by the name state
+                    goto case State.StartTagName; // the name's first byte is checked by the name scanner
                 }
 
                 case State.StartTagName:
                 {
-                    var r = ScanName(ref input, ref i, allowColon: true);
-                    if (r <= 0)
+                    var end = input.Base + i == _tokenStart ? AsciiNameEnd(span, i) : -1;
+                    end = end >= 0 && CheckNameLength(input.Base + end) ? end : ScanName(ref input, i, allowColon: true);
+                    if (end < 0)
                     {
-                        if (r < 0)
+                        if (end == Failed)
                             return Failed;
+                        i = span.Length;
                         continue;
                     }
+                    i = end;
                     if (!RecordTagName(ref input, input.Base + i))
                         return Failed;
                     b = span[i];
                     if (XmlChars.IsSpace(b))
                     {
                         _state = State.InTag;
+                        goto case State.InTag;
                     }
-                    else if (b == (byte)'>')
-                    {
-                        r = EndStartTag(ref input, empty: false, out kind);
-                        if (r != Continue)
-                            return r == Failed ? Failed : input.Base + i + 1;
-                    }
-                    else if (b == (byte)'/')
-                    {
-                        _state = State.EmptyTagSlash;
-                    }
-                    else
-                    {
+                    if (b == (byte)'>')
+                        goto case State.StartTagClose;
+                    if (b != (byte)'/')
                         return Fail(StreamErrorCondition.NotWellFormed, "malformed start tag");
-                    }
-                    i++;
-                    continue;
+                    _state = State.EmptyTagSlash;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.EmptyTagSlash;
                 }
 
                 case State.InTag:
                     if (XmlChars.IsSpace(b))
                     {
-                        i++;
-                        continue;
+                        i = SkipSpaces(span, i + 1);
+                        if (i == span.Length)
+                            continue;
+                        b = span[i];
                     }
-                    goto case State.AfterAttrValue;
-
-                case State.AfterAttrValue:
                     if (b == (byte)'>')
-                    {
-                        var r = EndStartTag(ref input, empty: false, out kind);
-                        if (r != Continue)
-                            return r == Failed ? Failed : input.Base + i + 1;
-                        i++;
-                        continue;
-                    }
+                        goto case State.StartTagClose;
                     if (b == (byte)'/')
                     {
                         _state = State.EmptyTagSlash;
-                        i++;
-                        continue;
+                        if (++i == span.Length)
+                            continue;
+                        b = span[i];
+                        goto case State.EmptyTagSlash;
                     }
-                    if (XmlChars.IsSpace(b))
-                    {
-                        _state = State.InTag;
-                        i++;
-                        continue;
-                    }
-                    if (_state == State.AfterAttrValue)
-                        return Fail(StreamErrorCondition.NotWellFormed, "attributes must be separated by whitespace");
                     if (_attrCount >= _options.MaxAttributes)
-                        return Fail(StreamErrorCondition.PolicyViolation, $"more than {_options.MaxAttributes} attributes on an element (MaxAttributes)");
+                        return FailAttributeCount();
                     _tokenStart = input.Base + i;
                     _colon = -1;
                     _state = State.AttrName;
-                    continue;
+                    goto case State.AttrName;
+
+                case State.AfterAttrValue:
+                    if (XmlChars.IsSpace(b))
+                    {
+                        _state = State.InTag;
+                        goto case State.InTag;
+                    }
+                    if (b == (byte)'>')
+                        goto case State.StartTagClose;
+                    if (b != (byte)'/')
+                        return Fail(StreamErrorCondition.NotWellFormed, "attributes must be separated by whitespace");
+                    _state = State.EmptyTagSlash;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.EmptyTagSlash;
+
+                case State.StartTagClose: // never stored: reached by goto when span[i] is the '>' of a start tag
+                {
+                    var r = EndStartTag(ref input, empty: false, out kind);
+                    if (r != Continue)
+                        return r == Failed ? Failed : input.Base + i + 1;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.Text;
+                }
 
                 case State.EmptyTagSlash:
                 {
@@ -444,61 +495,81 @@ public sealed class XmppStreamScanner
                     var r = EndStartTag(ref input, empty: true, out kind);
                     if (r != Continue)
                         return r == Failed ? Failed : input.Base + i + 1;
-                    i++;
-                    continue;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.Text;
                 }
 
                 case State.AttrName:
                 {
-                    var r = ScanName(ref input, ref i, allowColon: true);
-                    if (r <= 0)
+                    var end = input.Base + i == _tokenStart ? AsciiNameEnd(span, i) : -1;
+                    end = end >= 0 && CheckNameLength(input.Base + end) ? end : ScanName(ref input, i, allowColon: true);
+                    if (end < 0)
                     {
-                        if (r < 0)
+                        if (end == Failed)
                             return Failed;
+                        i = span.Length;
                         continue;
                     }
-                    var record = AttrBase + _attrCount * AttrFields;
-                    var s = _scratch!;
-                    s[record] = _tokenStart;
-                    s[record + 1] = input.Base + i - _tokenStart;
-                    s[record + 2] = _colon < 0 ? -1 : _colon - _tokenStart;
-                    _attrCount++;
+                    RecordAttributeName(ref input, input.Base + end, input.Base + i == _tokenStart ? span[i] : -1, end > 0 ? span[end - 1] : -1);
+                    i = end;
+                    b = span[i];
+                    if (b == (byte)'=' && i + 1 < span.Length && span[i + 1] is (byte)'"' or (byte)'\'')
+                    {
+                        // name='value' without spaces, the common form: straight to the value.
+                        i++;
+                        b = span[i];
+                        goto case State.AttrValueStart;
+                    }
                     _state = State.AttrEq;
-                    continue;
+                    goto case State.AttrEq;
                 }
 
                 case State.AttrEq:
-                    if (b == (byte)'=')
-                        _state = State.AttrValueStart;
-                    else if (!XmlChars.IsSpace(b))
+                    if (XmlChars.IsSpace(b))
+                    {
+                        i = SkipSpaces(span, i + 1);
+                        if (i == span.Length)
+                            continue;
+                        b = span[i];
+                    }
+                    if (b != (byte)'=')
                         return Fail(StreamErrorCondition.NotWellFormed, "an attribute name must be followed by '='");
-                    i++;
-                    continue;
+                    _state = State.AttrValueStart;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.AttrValueStart;
 
                 case State.AttrValueStart:
-                    if (b is (byte)'"' or (byte)'\'')
+                    if (XmlChars.IsSpace(b))
                     {
-                        _quote = b;
-                        _scratch![AttrBase + (_attrCount - 1) * AttrFields + 3] = input.Base + i + 1;
-                        _state = State.AttrValue;
+                        i = SkipSpaces(span, i + 1);
+                        if (i == span.Length)
+                            continue;
+                        b = span[i];
                     }
-                    else if (!XmlChars.IsSpace(b))
-                    {
+                    if (b is not ((byte)'"' or (byte)'\''))
                         return Fail(StreamErrorCondition.NotWellFormed, "attribute values must be quoted");
-                    }
-                    i++;
-                    continue;
+                    _quote = b;
+                    _scratch![AttrBase + (_attrCount - 1) * AttrFields + 3] = input.Base + i + 1;
+                    _state = State.AttrValue;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.AttrValue;
 
                 case State.AttrValue:
                 {
                     var doubleQuoted = _quote == (byte)'"';
-                    var k = span[i..].IndexOfAnyExcept(doubleQuoted ? XmlChars.DoubleQuotedPlain : XmlChars.SingleQuotedPlain);
+                    var k = XmlChars.IndexOfSpecial(span, i, _quote, (byte)'<', (byte)'&');
                     if (k < 0)
                     {
                         i = span.Length;
                         continue;
                     }
-                    i += k;
+                    i = k;
                     b = span[i];
                     if (b == _quote)
                     {
@@ -506,57 +577,85 @@ public sealed class XmppStreamScanner
                         var s = _scratch!;
                         s[record + 4] = input.Base + i - s[record + 3];
                         _state = State.AfterAttrValue;
-                        i++;
+                        if (++i == span.Length)
+                            continue;
+                        b = span[i];
+                        goto case State.AfterAttrValue;
                     }
-                    else if (b == (byte)'&')
+                    if (b == (byte)'&')
                     {
                         _refReturn = State.AttrValue;
                         _state = State.RefStart;
                         i++;
+                        continue;
                     }
-                    else if (b >= 0x80)
+                    if (b >= 0x80)
                     {
-                        if (!SkipUtf8Run(span, ref i, doubleQuoted ? XmlChars.DoubleQuotedSpecial : XmlChars.SingleQuotedSpecial))
+                        i = SkipUtf8Run(span, i, doubleQuoted ? XmlChars.DoubleQuotedSpecialSet : XmlChars.SingleQuotedSpecialSet);
+                        if (i < 0)
                             return Failed;
+                        continue;
                     }
-                    else if (b == (byte)'<')
-                    {
+                    if (b == (byte)'<')
                         return Fail(StreamErrorCondition.NotWellFormed, "'<' is not allowed in an attribute value");
-                    }
-                    else
-                    {
+                    if (!XmlChars.IsSpace(b))
                         return Fail(StreamErrorCondition.NotWellFormed, NotXmlCharacter);
-                    }
-                    continue;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.AttrValue;
                 }
 
                 case State.EndTagName:
                 {
-                    var r = ScanName(ref input, ref i, allowColon: true);
-                    if (r <= 0)
+                    if (input.Base + i == _tokenStart && _depth > 0)
                     {
-                        if (r < 0)
+                        // Fast path: the end tag repeats the open element's (already validated) name.
+                        var open = (_depth - 1) * TagFields;
+                        var openLength = _scratch![open + 1];
+                        if (i + openLength < span.Length
+                            && TryGetContiguous(ref input, _scratch[open], openLength, out var openName)
+                            && span.Slice(i, openLength).SequenceEqual(openName)
+                            && (span[i + openLength] == (byte)'>' || XmlChars.IsSpace(span[i + openLength])))
+                        {
+                            i += openLength;
+                            _state = State.EndTagSpace;
+                            b = span[i];
+                            goto case State.EndTagSpace;
+                        }
+                    }
+                    var end = ScanName(ref input, i, allowColon: true);
+                    if (end < 0)
+                    {
+                        if (end == Failed)
                             return Failed;
+                        i = span.Length;
                         continue;
                     }
+                    i = end;
                     if (!MatchEndTag(ref input, input.Base + i))
                         return Failed;
                     _state = State.EndTagSpace;
-                    continue;
+                    b = span[i];
+                    goto case State.EndTagSpace;
                 }
 
                 case State.EndTagSpace:
-                    if (b == (byte)'>')
+                    if (XmlChars.IsSpace(b))
                     {
-                        if (EndEndTag(out kind) != Continue)
-                            return input.Base + i + 1;
+                        i = SkipSpaces(span, i + 1);
+                        if (i == span.Length)
+                            continue;
+                        b = span[i];
                     }
-                    else if (!XmlChars.IsSpace(b))
-                    {
+                    if (b != (byte)'>')
                         return Fail(StreamErrorCondition.NotWellFormed, "malformed end tag");
-                    }
-                    i++;
-                    continue;
+                    if (EndEndTag(out kind) != Continue)
+                        return input.Base + i + 1;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.Text;
 
                 case State.RefStart:
                     if (b == (byte)'#')
@@ -568,17 +667,19 @@ public sealed class XmppStreamScanner
                     _tokenStart = input.Base + i;
                     _colon = -1;
                     _state = State.EntityName;
-                    continue;
+                    goto case State.EntityName;
 
                 case State.EntityName:
                 {
-                    var r = ScanName(ref input, ref i, allowColon: false);
-                    if (r <= 0)
+                    var end = ScanName(ref input, i, allowColon: false);
+                    if (end < 0)
                     {
-                        if (r < 0)
+                        if (end == Failed)
                             return Failed;
+                        i = span.Length;
                         continue;
                     }
+                    i = end;
                     if (span[i] != (byte)';')
                         return Fail(StreamErrorCondition.NotWellFormed, "malformed entity reference");
                     if (!IsPredefinedEntity(ref input, input.Base + i))
@@ -686,29 +787,33 @@ public sealed class XmppStreamScanner
 
                 case State.Cdata:
                 {
-                    var k = span[i..].IndexOfAnyExcept(XmlChars.CdataPlain);
+                    var k = XmlChars.IndexOfSpecial(span, i, (byte)']', (byte)']', (byte)']');
                     if (k < 0)
                     {
                         i = span.Length;
                         continue;
                     }
-                    i += k;
+                    i = k;
                     b = span[i];
                     if (b == (byte)']')
                     {
                         _state = State.CdataBracket;
                         i++;
+                        continue;
                     }
-                    else if (b >= 0x80)
+                    if (b >= 0x80)
                     {
-                        if (!SkipUtf8Run(span, ref i, XmlChars.CdataSpecial))
+                        i = SkipUtf8Run(span, i, XmlChars.CdataSpecialSet);
+                        if (i < 0)
                             return Failed;
+                        continue;
                     }
-                    else
-                    {
+                    if (!XmlChars.IsSpace(b))
                         return Fail(StreamErrorCondition.NotWellFormed, NotXmlCharacter);
-                    }
-                    continue;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.Cdata;
                 }
 
                 case State.CdataBracket:
@@ -743,28 +848,25 @@ public sealed class XmppStreamScanner
                     if (XmlChars.IsSpace(b))
                     {
                         _state = State.WhitespaceRun;
-                        continue;
+                        goto case State.WhitespaceRun;
                     }
                     if (_phase == Phase.Ended)
                         return Fail(StreamErrorCondition.NotWellFormed, "data after the end of the stream");
                     if (b != (byte)'<')
                         return Fail(StreamErrorCondition.NotWellFormed, "text outside a top-level element");
                     _state = State.Lt;
-                    i++;
-                    continue;
+                    if (++i == span.Length)
+                        continue;
+                    b = span[i];
+                    goto case State.Lt;
 
                 case State.WhitespaceRun:
-                {
-                    var k = span[i..].IndexOfAnyExcept(XmlChars.Whitespace);
-                    if (k < 0)
-                    {
-                        i = span.Length;
+                    i = SkipSpaces(span, i);
+                    if (i == span.Length)
                         continue;
-                    }
                     _state = State.FrameStart;
                     kind = XmlFrameKind.Whitespace;
-                    return input.Base + i + k;
-                }
+                    return input.Base + i;
 
                 case State.DocStart:
                     if (b == 0xEF)
@@ -803,21 +905,15 @@ public sealed class XmppStreamScanner
                     continue;
 
                 case State.Prolog:
-                {
-                    var k = span[i..].IndexOfAnyExcept(XmlChars.Whitespace);
-                    if (k < 0)
-                    {
-                        i = span.Length;
+                    i = SkipSpaces(span, i);
+                    if (i == span.Length)
                         continue;
-                    }
-                    i += k;
                     if (span[i] != (byte)'<')
                         return Fail(StreamErrorCondition.NotWellFormed, "a stream must start with a stream header");
                     _aux = 0; // an XML declaration is only allowed at the very start
                     _state = State.Lt;
                     i++;
                     continue;
-                }
 
                 case State.XmlDeclTarget:
                     if (_aux < XmlTarget.Length ? b != XmlTarget[_aux] : !XmlChars.IsSpace(b))
@@ -862,17 +958,43 @@ public sealed class XmppStreamScanner
     }
 
     /// <summary>
-    /// Scans name bytes from <c>span[i]</c> as XML Name (or QName with <paramref name="allowColon"/>).
-    /// Returns 1 if the name ended before <c>span[i]</c>, 0 if the span ran out inside the name, -2 on error.
+    /// The end of an ASCII name without a colon starting at <c>span[i]</c>, if it ends inside the span (the
+    /// common case); -1 if the general <see cref="ScanName"/> must decide (colon, non-ASCII, span end, or
+    /// not a name at all).
     /// </summary>
-    private int ScanName(ref Input input, ref int i, bool allowColon)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int AsciiNameEnd(ReadOnlySpan<byte> span, int i)
+    {
+        var classes = XmlChars.Class;
+        if ((classes[span[i]] & XmlChars.NameStart) == 0)
+            return -1;
+        var end = XmlChars.IndexOfNonNameChar(span, i + 1);
+        if (end < 0)
+            return -1;
+        var b = span[end];
+        return b == (byte)':' || b >= 0x80 ? -1 : end;
+    }
+
+    private static int SkipSpaces(ReadOnlySpan<byte> span, int i)
+    {
+        while (i < span.Length && XmlChars.IsSpace(span[i]))
+            i++;
+        return i;
+    }
+
+    /// <summary>
+    /// Scans name bytes from <c>span[i]</c> as XML Name (or QName with <paramref name="allowColon"/>).
+    /// Returns the index of the byte that ends the name, <see cref="NeedMore"/> if the span ends inside
+    /// the name, or <see cref="Failed"/>.
+    /// </summary>
+    private int ScanName(ref Input input, int i, bool allowColon)
     {
         var span = input.Span;
-        var classes = XmlChars.AsciiClass;
+        var classes = XmlChars.Class;
         while (i < span.Length)
         {
-            var pos = input.Base + i;
             var b = span[i];
+            var pos = input.Base + i;
             var mustStart = pos == _tokenStart || pos == _colon + 1;
             if (b < 0x80)
             {
@@ -880,19 +1002,20 @@ public sealed class XmppStreamScanner
                 {
                     if (mustStart)
                         return Fail(StreamErrorCondition.NotWellFormed, pos == _tokenStart ? "malformed name" : "malformed qualified name");
-                    if (b == (byte)':' && allowColon && _colon < 0)
-                    {
-                        _colon = pos;
-                        i++;
-                        continue;
-                    }
-                    if (b == (byte)':')
+                    if (b != (byte)':')
+                        return CheckNameLength(pos) ? i : Failed;
+                    if (!allowColon || _colon >= 0)
                         return Fail(StreamErrorCondition.NotWellFormed, "malformed qualified name");
-                    return CheckNameLength(pos) ? 1 : Failed;
-                }
-                i++;
-                while (i < span.Length && span[i] < 0x80 && (classes[span[i]] & XmlChars.NameChar) != 0)
+                    _colon = pos;
                     i++;
+                    continue;
+                }
+                for (i++; i < span.Length; i++)
+                {
+                    b = span[i];
+                    if (b >= 0x80 || (classes[b] & XmlChars.NameChar) == 0)
+                        break;
+                }
                 continue;
             }
             var length = XmlChars.DecodeNonAscii(span[i..], out var codePoint);
@@ -908,23 +1031,17 @@ public sealed class XmppStreamScanner
                 return Fail(StreamErrorCondition.NotWellFormed, "character not allowed in a name");
             i += length;
         }
-        return CheckNameLength(input.Base + i) ? 0 : Failed;
+        return CheckNameLength(input.Base + i) ? NeedMore : Failed;
     }
 
-    private bool CheckNameLength(int end)
-    {
-        if (end - _tokenStart <= _options.MaxNameLength)
-            return true;
-        Fail(StreamErrorCondition.PolicyViolation, $"name longer than {_options.MaxNameLength} bytes (MaxNameLength)");
-        return false;
-    }
+    private bool CheckNameLength(int end) => end - _tokenStart <= _options.MaxNameLength || FailNameLength();
 
     /// <summary>
     /// At a byte >= 0x80 in text, an attribute value or a CDATA section: validates the run up to the next
-    /// special ASCII byte in bulk and moves <paramref name="i"/> past it. A sequence cut by the end of the
-    /// span is kept in <c>_pendingUtf8</c> and finished by <see cref="ResumeCodePoint"/>.
+    /// special ASCII byte in bulk and returns the index after it (or <see cref="Failed"/>). A sequence cut
+    /// by the end of the span is kept in <c>_pendingUtf8</c> and finished by <see cref="ResumeCodePoint"/>.
     /// </summary>
-    private bool SkipUtf8Run(ReadOnlySpan<byte> span, ref int i, SearchValues<byte> special)
+    private int SkipUtf8Run(ReadOnlySpan<byte> span, int i, SearchValues<byte> special)
     {
         var rest = span[i..];
         var end = rest.IndexOfAny(special);
@@ -932,18 +1049,17 @@ public sealed class XmppStreamScanner
         var tail = end < 0 ? XmlChars.IncompleteTailLength(run) : 0;
         var body = run[..^tail];
         if (!Utf8.IsValid(body))
-            return Reject(StreamErrorCondition.NotWellFormed, MalformedUtf8);
+            return Fail(StreamErrorCondition.NotWellFormed, MalformedUtf8);
         if (XmlChars.ContainsNonCharacterFffx(body))
-            return Reject(StreamErrorCondition.NotWellFormed, NotXmlCharacter);
+            return Fail(StreamErrorCondition.NotWellFormed, NotXmlCharacter);
         if (tail > 0)
         {
             var partial = run[^tail..];
             if (XmlChars.DecodeNonAscii(partial, out _) != 0)
-                return Reject(StreamErrorCondition.NotWellFormed, MalformedUtf8);
+                return Fail(StreamErrorCondition.NotWellFormed, MalformedUtf8);
             SavePending(partial);
         }
-        i += run.Length;
-        return true;
+        return i + run.Length;
     }
 
     private void SavePending(ReadOnlySpan<byte> partial)
@@ -1010,14 +1126,34 @@ public sealed class XmppStreamScanner
         s[slot] = _tokenStart;
         s[slot + 1] = end - _tokenStart;
         s[slot + 2] = _colon < 0 ? -1 : _colon - _tokenStart;
-        if (_phase != Phase.Prolog)
-            return true;
+        return _phase != Phase.Prolog || CheckStreamLocalName(ref input, end);
+    }
+
+    /// <summary>
+    /// Records the attribute name that ends at <paramref name="end"/>. <paramref name="first"/> and
+    /// <paramref name="last"/> are its first and last bytes when the caller has them at hand, else -1.
+    /// </summary>
+    private void RecordAttributeName(ref Input input, int end, int first, int last)
+    {
+        var record = AttrBase + _attrCount * AttrFields;
+        var s = _scratch!;
+        var length = end - _tokenStart;
+        if (first < 0)
+            first = ByteAt(ref input, _tokenStart);
+        if (last < 0)
+            last = ByteAt(ref input, end - 1);
+        s[record] = _tokenStart;
+        s[record + 1] = length;
+        s[record + 2] = _colon < 0 ? -1 : _colon - _tokenStart;
+        s[record + 5] = (length & 0xFFFF) | (first << 16) | (last << 24);
+        _attrCount++;
+    }
+
+    private bool CheckStreamLocalName(ref Input input, int end)
+    {
         var localStart = _colon < 0 ? _tokenStart : _colon + 1;
-        byte[]? rented = null;
-        var local = Bytes(ref input, localStart, end - localStart, ref rented);
-        var isStream = local.SequenceEqual("stream"u8);
-        Return(rented);
-        return isStream || Reject(StreamErrorCondition.InvalidNamespace, "the stream must open with a <stream:stream> header (RFC 6120 4.7)");
+        return RangeIs(ref input, localStart, end - localStart, "stream"u8)
+            || Reject(StreamErrorCondition.InvalidNamespace, "the stream must open with a <stream:stream> header (RFC 6120 4.7)");
     }
 
     /// <summary>At the '&gt;' of a start tag: checks attributes and namespaces, then opens the element or ends the frame.</summary>
@@ -1025,7 +1161,7 @@ public sealed class XmppStreamScanner
     {
         kind = default;
         var depth = _phase == Phase.Prolog ? 0 : _depth + 1;
-        if (!CheckAttributes(ref input, depth))
+        if ((_attrCount > 0 || _colon >= 0 || _phase == Phase.Prolog) && !CheckAttributes(ref input, depth))
             return Failed;
         if (_phase == Phase.Prolog)
         {
@@ -1041,7 +1177,8 @@ public sealed class XmppStreamScanner
             _state = State.Text;
             return Continue;
         }
-        PopNamespaces(depth);
+        if (_nsCount > 0)
+            PopNamespaces(depth);
         if (_depth > 0)
         {
             _state = State.Text;
@@ -1063,7 +1200,8 @@ public sealed class XmppStreamScanner
             kind = XmlFrameKind.StreamEnd;
             return FrameDone;
         }
-        PopNamespaces(_depth);
+        if (_nsCount > 0)
+            PopNamespaces(_depth);
         if (--_depth > 0)
         {
             _state = State.Text;
@@ -1074,9 +1212,15 @@ public sealed class XmppStreamScanner
         return FrameDone;
     }
 
+    /// <summary>
+    /// Between frames. The scratch array stays rented for the next element of the same read; it is released
+    /// when the scanner runs out of input between elements (see <see cref="Scan"/>).
+    /// </summary>
     private void EndFrame()
     {
-        ReturnScratch();
+        _depth = 0;
+        _attrCount = 0;
+        _nsCount = 0;
         _state = State.FrameStart;
     }
 
@@ -1087,36 +1231,27 @@ public sealed class XmppStreamScanner
     private bool MatchEndTag(ref Input input, int end)
     {
         var length = end - _tokenStart;
-        byte[]? rentedName = null, rentedOpen = null;
-        try
+        if (_depth == 0)
         {
-            var name = Bytes(ref input, _tokenStart, length, ref rentedName);
-            if (_depth == 0)
-            {
-                if (_header is not null && name.SequenceEqual(_header.QualifiedNameUtf8))
-                    return true;
-                return Reject(StreamErrorCondition.NotWellFormed, "end tag without an open element");
-            }
-            var s = _scratch!;
-            var open = (_depth - 1) * TagFields;
-            if (s[open + 1] == length && name.SequenceEqual(Bytes(ref input, s[open], length, ref rentedOpen)))
-                return true;
-            return Reject(StreamErrorCondition.NotWellFormed, "end tag does not match the open element");
+            return (_header is not null && RangeIs(ref input, _tokenStart, length, _header.QualifiedNameUtf8))
+                || Reject(StreamErrorCondition.NotWellFormed, "end tag without an open element");
         }
-        finally
-        {
-            Return(rentedName);
-            Return(rentedOpen);
-        }
+        var s = _scratch!;
+        var open = (_depth - 1) * TagFields;
+        return (s[open + 1] == length && RangesEqual(ref input, s[open], _tokenStart, length))
+            || Reject(StreamErrorCondition.NotWellFormed, "end tag does not match the open element");
     }
 
     private bool IsPredefinedEntity(ref Input input, int end)
     {
-        byte[]? rented = null;
-        var name = Bytes(ref input, _tokenStart, end - _tokenStart, ref rented);
-        var predefined = XmlAttributeValue.PredefinedEntity(name) != 0;
-        Return(rented);
-        return predefined;
+        var length = end - _tokenStart;
+        if (length is < 2 or > 4)
+            return false;
+        if (TryGetContiguous(ref input, _tokenStart, length, out var name))
+            return XmlAttributeValue.PredefinedEntity(name) != 0;
+        Span<byte> copy = stackalloc byte[4];
+        input.Frame.Slice(_tokenStart, length).CopyTo(copy);
+        return XmlAttributeValue.PredefinedEntity(copy[..length]) != 0;
     }
 
     /// <summary>
@@ -1128,14 +1263,18 @@ public sealed class XmppStreamScanner
     {
         var count = _attrCount;
         var s = _scratch!;
+        var tag = (_phase == Phase.Prolog ? 0 : _depth) * TagFields;
+        if (count == 0)
+            return s[tag + 2] < 0 || CheckElementPrefix(ref input, tag);
 
+        var attrBase = AttrBase;
         for (var a = 1; a < count; a++)
         {
-            var ra = AttrBase + a * AttrFields;
+            var ra = attrBase + a * AttrFields;
             for (var c = 0; c < a; c++)
             {
-                var rc = AttrBase + c * AttrFields;
-                if (s[ra + 1] == s[rc + 1] && RangesEqual(ref input, s[ra], s[rc], s[ra + 1]))
+                var rc = attrBase + c * AttrFields;
+                if (s[ra + 5] == s[rc + 5] && s[ra + 1] == s[rc + 1] && RangesEqual(ref input, s[ra], s[rc], s[ra + 1]))
                     return Reject(StreamErrorCondition.NotWellFormed, "duplicate attribute");
             }
         }
@@ -1143,38 +1282,43 @@ public sealed class XmppStreamScanner
         var prefixedAttributes = 0;
         for (var a = 0; a < count; a++)
         {
-            var ra = AttrBase + a * AttrFields;
-            var nameLength = s[ra + 1];
+            var ra = attrBase + a * AttrFields;
             var colon = s[ra + 2];
             if (colon < 0)
             {
-                if (nameLength == 5 && RangeIs(ref input, s[ra], 5, "xmlns"u8) && !CheckDefaultDeclaration(ref input, ra))
+                if (s[ra + 1] == 5 && RangeIs(ref input, s[ra], 5, "xmlns"u8) && !CheckDefaultDeclaration(ref input, ra))
                     return false;
-                continue;
             }
-            if (colon != 5 || !RangeIs(ref input, s[ra], 5, "xmlns"u8))
+            else if (colon == 5 && RangeIs(ref input, s[ra], 5, "xmlns"u8))
+            {
+                if (!CheckPrefixDeclaration(ref input, ra, depth))
+                    return false;
+                s = _scratch!; // a declaration may have grown the scratch array
+            }
+            else
             {
                 prefixedAttributes++;
-                continue;
             }
-            if (!CheckPrefixDeclaration(ref input, ra, depth))
-                return false;
-            s = _scratch!; // a declaration may have grown the scratch array
         }
 
-        var tag = (_phase == Phase.Prolog ? 0 : _depth) * TagFields;
-        if (s[tag + 2] >= 0 && Resolve(ref input, s[tag], s[tag + 2]) == Unbound)
-            return Reject(StreamErrorCondition.BadNamespacePrefix, "undeclared namespace prefix on an element");
-
+        if (s[tag + 2] >= 0 && !CheckElementPrefix(ref input, tag))
+            return false;
         if (prefixedAttributes == 0)
             return true;
         for (var a = 0; a < count; a++)
         {
-            var ra = AttrBase + a * AttrFields;
+            var ra = attrBase + a * AttrFields;
             if (s[ra + 2] >= 0 && !IsDeclaration(ref input, ra) && Resolve(ref input, s[ra], s[ra + 2]) == Unbound)
                 return Reject(StreamErrorCondition.BadNamespacePrefix, "undeclared namespace prefix on an attribute");
         }
         return prefixedAttributes < 2 || CheckExpandedNames(ref input);
+    }
+
+    private bool CheckElementPrefix(ref Input input, int tag)
+    {
+        var s = _scratch!;
+        return Resolve(ref input, s[tag], s[tag + 2]) != Unbound
+            || Reject(StreamErrorCondition.BadNamespacePrefix, "undeclared namespace prefix on an element");
     }
 
     private bool IsDeclaration(ref Input input, int record)
@@ -1184,6 +1328,9 @@ public sealed class XmppStreamScanner
     private bool CheckDefaultDeclaration(ref Input input, int record)
     {
         var s = _scratch!;
+        // A value shorter than both reserved URIs cannot decode to either: references only shrink a value.
+        if (s[record + 4] < XmlnsNamespaceUtf8.Length)
+            return true;
         byte[]? rented = null;
         var uri = Value(ref input, s[record + 3], s[record + 4], ref rented);
         var reserved = uri.SequenceEqual(XmlNamespaceUtf8) || uri.SequenceEqual(XmlnsNamespaceUtf8);
@@ -1197,26 +1344,20 @@ public sealed class XmppStreamScanner
         var s = _scratch!;
         var prefixOffset = s[record] + 6;
         var prefixLength = s[record + 1] - 6;
-        byte[]? rentedPrefix = null, rentedUri = null;
-        try
-        {
-            var prefix = Bytes(ref input, prefixOffset, prefixLength, ref rentedPrefix);
-            var uri = Value(ref input, s[record + 3], s[record + 4], ref rentedUri);
-            if (prefix.SequenceEqual("xmlns"u8))
-                return Reject(StreamErrorCondition.NotWellFormed, "the xmlns prefix cannot be declared");
-            if (uri.IsEmpty)
-                return Reject(StreamErrorCondition.NotWellFormed, "a namespace prefix cannot be undeclared");
-            var isXmlNamespace = uri.SequenceEqual(XmlNamespaceUtf8);
-            if (prefix.SequenceEqual("xml"u8))
-                return isXmlNamespace || Reject(StreamErrorCondition.NotWellFormed, "the xml prefix cannot be bound to another namespace");
-            if (isXmlNamespace || uri.SequenceEqual(XmlnsNamespaceUtf8))
-                return Reject(StreamErrorCondition.NotWellFormed, "the xml and xmlns namespaces cannot be bound to another prefix");
-        }
-        finally
-        {
-            Return(rentedPrefix);
-            Return(rentedUri);
-        }
+        if (prefixLength == 5 && RangeIs(ref input, prefixOffset, 5, "xmlns"u8))
+            return Reject(StreamErrorCondition.NotWellFormed, "the xmlns prefix cannot be declared");
+        byte[]? rented = null;
+        var uri = Value(ref input, s[record + 3], s[record + 4], ref rented);
+        var empty = uri.IsEmpty;
+        var isXmlNamespace = uri.SequenceEqual(XmlNamespaceUtf8);
+        var isXmlnsNamespace = uri.SequenceEqual(XmlnsNamespaceUtf8);
+        Return(rented);
+        if (empty)
+            return Reject(StreamErrorCondition.NotWellFormed, "a namespace prefix cannot be undeclared");
+        if (prefixLength == 3 && RangeIs(ref input, prefixOffset, 3, "xml"u8))
+            return isXmlNamespace || Reject(StreamErrorCondition.NotWellFormed, "the xml prefix cannot be bound to another namespace");
+        if (isXmlNamespace || isXmlnsNamespace)
+            return Reject(StreamErrorCondition.NotWellFormed, "the xml and xmlns namespaces cannot be bound to another prefix");
 
         var at = NsBase + _nsCount * NsFields;
         if (at + NsFields > s.Length)
@@ -1251,28 +1392,21 @@ public sealed class XmppStreamScanner
     /// </summary>
     private int Resolve(ref Input input, int offset, int length)
     {
-        byte[]? rented = null, rentedOther = null;
-        try
+        if (length == 3 && RangeIs(ref input, offset, 3, "xml"u8))
+            return BoundToXml;
+        var s = _scratch!;
+        for (var k = _nsCount - 1; k >= 0; k--)
         {
-            var prefix = Bytes(ref input, offset, length, ref rented);
-            if (prefix.SequenceEqual("xml"u8))
-                return BoundToXml;
-            var s = _scratch!;
-            for (var k = _nsCount - 1; k >= 0; k--)
-            {
-                var at = NsBase + k * NsFields;
-                if (s[at + 1] == length && prefix.SequenceEqual(Bytes(ref input, s[at], length, ref rentedOther)))
-                    return k;
-                Return(rentedOther);
-                rentedOther = null;
-            }
-            return _header is not null && _header.TryGetNamespace(prefix, out _) ? BoundOnHeader : Unbound;
+            var at = NsBase + k * NsFields;
+            if (s[at + 1] == length && RangesEqual(ref input, s[at], offset, length))
+                return k;
         }
-        finally
-        {
-            Return(rented);
-            Return(rentedOther);
-        }
+        if (_header is null)
+            return Unbound;
+        byte[]? rented = null;
+        var found = _header.TryGetNamespace(Bytes(ref input, offset, length, ref rented), out _);
+        Return(rented);
+        return found ? BoundOnHeader : Unbound;
     }
 
     /// <summary>The namespace URI of a bound prefix (value of <see cref="Resolve"/>).</summary>
@@ -1345,80 +1479,72 @@ public sealed class XmppStreamScanner
         var s = _scratch!;
         int nameOffset = s[0], nameLength = s[1], colon = s[2];
         byte[]? rented = null;
-        try
+        string? defaultNamespace = null;
+        var attributes = new List<KeyValuePair<string, string>>(_attrCount);
+        var declarations = new List<KeyValuePair<string, string>>(2);
+        for (var a = 0; a < _attrCount; a++)
         {
-            ReadOnlySpan<byte> streamNamespace = default;
-            string? defaultNamespace = null;
-            var attributes = new List<KeyValuePair<string, string>>(_attrCount);
-            var declarations = new List<KeyValuePair<string, string>>(2);
-            for (var a = 0; a < _attrCount; a++)
-            {
-                var ra = AttrBase + a * AttrFields;
-                var name = Utf8String(ref input, s[ra], s[ra + 1]);
-                var value = Encoding.UTF8.GetString(Value(ref input, s[ra + 3], s[ra + 4], ref rented));
-                Return(rented);
-                rented = null;
-                if (name == "xmlns")
-                {
-                    defaultNamespace = value;
-                    declarations.Add(new(string.Empty, value));
-                }
-                else if (name.StartsWith("xmlns:", StringComparison.Ordinal))
-                {
-                    declarations.Add(new(name[6..], value));
-                }
-                else
-                {
-                    attributes.Add(new(name, value));
-                }
-            }
-
-            var prefixes = new byte[_nsCount][];
-            var uris = new byte[_nsCount][];
-            for (var k = 0; k < _nsCount; k++)
-            {
-                var at = NsBase + k * NsFields;
-                prefixes[k] = Bytes(ref input, s[at], s[at + 1], ref rented).ToArray();
-                Return(rented);
-                rented = null;
-                uris[k] = Value(ref input, s[at + 2], s[at + 3], ref rented).ToArray();
-                Return(rented);
-                rented = null;
-            }
-
-            if (colon >= 0)
-            {
-                var resolved = Resolve(ref input, nameOffset, colon);
-                streamNamespace = resolved == BoundToXml ? XmlNamespaceUtf8 : uris[resolved];
-            }
-            else if (defaultNamespace is not null)
-            {
-                streamNamespace = Encoding.UTF8.GetBytes(defaultNamespace);
-            }
-            if (!streamNamespace.SequenceEqual(StreamNamespaceUtf8))
-                return Reject(StreamErrorCondition.InvalidNamespace, $"the stream element must be in the {XmppNamespaces.Stream} namespace (RFC 6120 4.8.1)");
-            if (defaultNamespace != _options.ContentNamespace)
-                return Reject(StreamErrorCondition.InvalidNamespace, $"the stream header must declare the default namespace {_options.ContentNamespace} (RFC 6120 4.8.2)");
-
-            var qualifiedName = Bytes(ref input, nameOffset, nameLength, ref rented).ToArray();
-            _header = new StreamHeader(
-                colon < 0 ? string.Empty : Utf8String(ref input, nameOffset, colon),
-                defaultNamespace,
-                attributes.ToArray(),
-                declarations.ToArray(),
-                _hadXmlDeclaration,
-                qualifiedName,
-                prefixes,
-                uris);
-        }
-        finally
-        {
+            var ra = AttrBase + a * AttrFields;
+            var name = Utf8String(ref input, s[ra], s[ra + 1]);
+            var value = Encoding.UTF8.GetString(Value(ref input, s[ra + 3], s[ra + 4], ref rented));
             Return(rented);
+            rented = null;
+            if (name == "xmlns")
+            {
+                defaultNamespace = value;
+                declarations.Add(new(string.Empty, value));
+            }
+            else if (name.StartsWith("xmlns:", StringComparison.Ordinal))
+            {
+                declarations.Add(new(name[6..], value));
+            }
+            else
+            {
+                attributes.Add(new(name, value));
+            }
         }
 
+        var prefixes = new byte[_nsCount][];
+        var uris = new byte[_nsCount][];
+        for (var k = 0; k < _nsCount; k++)
+        {
+            var at = NsBase + k * NsFields;
+            prefixes[k] = Bytes(ref input, s[at], s[at + 1], ref rented).ToArray();
+            Return(rented);
+            rented = null;
+            uris[k] = Value(ref input, s[at + 2], s[at + 3], ref rented).ToArray();
+            Return(rented);
+            rented = null;
+        }
+
+        byte[]? streamNamespace;
+        if (colon >= 0)
+        {
+            // Bound on the header itself (CheckAttributes has rejected an unbound prefix).
+            var resolved = Resolve(ref input, nameOffset, colon);
+            streamNamespace = resolved >= 0 ? uris[resolved] : null;
+        }
+        else
+        {
+            streamNamespace = defaultNamespace is null ? null : Encoding.UTF8.GetBytes(defaultNamespace);
+        }
+        if (streamNamespace is null || !StreamNamespaceUtf8.SequenceEqual(streamNamespace))
+            return Reject(StreamErrorCondition.InvalidNamespace, $"the stream element must be in the {XmppNamespaces.Stream} namespace (RFC 6120 4.8.1)");
+        if (defaultNamespace != _options.ContentNamespace)
+            return Reject(StreamErrorCondition.InvalidNamespace, $"the stream header must declare the default namespace {_options.ContentNamespace} (RFC 6120 4.8.2)");
+
+        var qualifiedName = Bytes(ref input, nameOffset, nameLength, ref rented).ToArray();
+        Return(rented);
+        _header = new StreamHeader(
+            colon < 0 ? string.Empty : Utf8String(ref input, nameOffset, colon),
+            defaultNamespace,
+            attributes.ToArray(),
+            declarations.ToArray(),
+            _hadXmlDeclaration,
+            qualifiedName,
+            prefixes,
+            uris);
         _phase = Phase.Stream;
-        _attrCount = 0;
-        _nsCount = 0;
         EndFrame();
         return true;
     }
@@ -1438,30 +1564,64 @@ public sealed class XmppStreamScanner
         return false;
     }
 
-    private void ReturnScratch()
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int FailDepth()
+        => Fail(StreamErrorCondition.PolicyViolation, $"elements nested deeper than {_options.MaxDepth} levels (MaxDepth)");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int FailAttributeCount()
+        => Fail(StreamErrorCondition.PolicyViolation, $"more than {_options.MaxAttributes} attributes on an element (MaxAttributes)");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool FailNameLength()
+        => Reject(StreamErrorCondition.PolicyViolation, $"name longer than {_options.MaxNameLength} bytes (MaxNameLength)");
+
+    private void ReleaseScratch()
     {
         if (_scratch is not null)
         {
             ArrayPool<int>.Shared.Return(_scratch);
             _scratch = null;
         }
-        _depth = 0;
-        _attrCount = 0;
-        _nsCount = 0;
     }
 
     /// <summary>
-    /// Bytes <c>[offset, offset + length)</c> of the unfinished frame: a slice of the span being scanned or of
-    /// the first segment when possible (always, for a single-segment buffer), else a copy into a rented array.
+    /// Bytes <c>[offset, offset + length)</c> of the unfinished frame as one span, if they are contiguous in the
+    /// first segment or in the span being scanned (always, for a single-segment buffer).
     /// </summary>
-    private static ReadOnlySpan<byte> Bytes(ref Input input, int offset, int length, ref byte[]? rented)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryGetContiguous(ref Input input, int offset, int length, out ReadOnlySpan<byte> bytes)
     {
+        if ((uint)(offset + length) <= (uint)input.First.Length)
+        {
+            bytes = input.First.Slice(offset, length);
+            return true;
+        }
         var relative = offset - input.Base;
         if (relative >= 0 && relative + length <= input.Span.Length)
-            return input.Span.Slice(relative, length);
-        var first = input.Frame.FirstSpan;
-        if (offset + length <= first.Length)
-            return first.Slice(offset, length);
+        {
+            bytes = input.Span.Slice(relative, length);
+            return true;
+        }
+        bytes = default;
+        return false;
+    }
+
+    private static int ByteAt(ref Input input, int offset)
+    {
+        if ((uint)offset < (uint)input.First.Length)
+            return input.First[offset];
+        var relative = offset - input.Base;
+        return (uint)relative < (uint)input.Span.Length ? input.Span[relative] : input.Frame.Slice(offset, 1).FirstSpan[0];
+    }
+
+    /// <summary>Bytes <c>[offset, offset + length)</c>: a slice when contiguous, else a copy into a rented array.</summary>
+    private static ReadOnlySpan<byte> Bytes(ref Input input, int offset, int length, ref byte[]? rented)
+        => TryGetContiguous(ref input, offset, length, out var bytes) ? bytes : CopyOut(ref input, offset, length, ref rented);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ReadOnlySpan<byte> CopyOut(ref Input input, int offset, int length, ref byte[]? rented)
+    {
         rented = ArrayPool<byte>.Shared.Rent(length);
         input.Frame.Slice(offset, length).CopyTo(rented);
         return rented.AsSpan(0, length);
@@ -1488,14 +1648,20 @@ public sealed class XmppStreamScanner
 
     private static bool RangeIs(ref Input input, int offset, int length, ReadOnlySpan<byte> expected)
     {
+        if (length != expected.Length)
+            return false;
+        if (TryGetContiguous(ref input, offset, length, out var bytes))
+            return bytes.SequenceEqual(expected);
         byte[]? rented = null;
-        var equal = Bytes(ref input, offset, length, ref rented).SequenceEqual(expected);
+        var equal = CopyOut(ref input, offset, length, ref rented).SequenceEqual(expected);
         Return(rented);
         return equal;
     }
 
     private static bool RangesEqual(ref Input input, int offsetA, int offsetB, int length)
     {
+        if (TryGetContiguous(ref input, offsetA, length, out var a) && TryGetContiguous(ref input, offsetB, length, out var b))
+            return a.SequenceEqual(b);
         byte[]? rentedA = null, rentedB = null;
         var equal = Bytes(ref input, offsetA, length, ref rentedA).SequenceEqual(Bytes(ref input, offsetB, length, ref rentedB));
         Return(rentedA);
@@ -1517,6 +1683,7 @@ public sealed class XmppStreamScanner
         public ReadOnlySpan<byte> Span;
         public int Base;
         public ReadOnlySequence<byte> Frame;
+        public ReadOnlySpan<byte> First; // the buffer's first segment: the whole buffer when it is one segment
     }
 
     private enum Phase : byte
@@ -1531,7 +1698,7 @@ public sealed class XmppStreamScanner
         FrameStart, WhitespaceRun,
         DocStart, Bom1, Bom2, DocStartAfterBom, Prolog, XmlDeclTarget, XmlDeclBody, XmlDeclQuestion,
         Lt, Bang, BangDash, CdataOpen, Cdata, CdataBracket, CdataBrackets,
-        StartTagName, InTag, AfterAttrValue, EmptyTagSlash, AttrName, AttrEq, AttrValueStart, AttrValue,
+        StartTagName, InTag, AfterAttrValue, StartTagClose, EmptyTagSlash, AttrName, AttrEq, AttrValueStart, AttrValue,
         EndTagName, EndTagSpace,
         Text, TextBracket, TextBrackets,
         RefStart, EntityName, CharRefStart, DecimalRef, HexRefStart, HexRef,

@@ -83,7 +83,6 @@ internal static class ScanHarness
                 case ScanStatus.Frame:
                     Check(examined.Equals(consumed), "examined = consumed after a frame");
                     Check(buffer.Slice(buffer.Start, consumed).ToArray().AsSpan().SequenceEqual(frame.Bytes.ToArray()), "the frame is the start of the buffer, up to consumed");
-                    Check(!scanner.HoldsScratch, "no scratch held between frames");
                     frames.Add(Describe(frame));
                     if (restartAfter?.Invoke(frame) == true)
                         scanner.Restart();
@@ -91,6 +90,7 @@ internal static class ScanHarness
                     continue;
                 case ScanStatus.NeedMoreData:
                     Check(consumed.Equals(buffer.Start) && examined.Equals(buffer.End), "NeedMoreData: consumed = start, examined = end");
+                    Check(buffer.Length > 0 || !scanner.HoldsScratch, "an idle scanner holds no scratch");
                     return new Outcome(frames, $"NeedMoreData({buffer.Length})");
                 default:
                     return Failed(scanner, frames, buffer);
@@ -127,6 +127,7 @@ internal static class ScanHarness
                 if (status == ScanStatus.Error)
                     return Failed(scanner, frames, buffer);
                 Check(consumed.Equals(buffer.Start) && examined.Equals(buffer.End), "NeedMoreData: consumed = start, examined = end");
+                Check(buffer.Length > 0 || !scanner.HoldsScratch, "an idle scanner holds no scratch");
                 unconsumed = buffer.ToArray();
                 break;
             }
