@@ -90,7 +90,7 @@ public class DaemonHostTests
     [Test]
     public async Task Http_port_0_means_no_listener()
     {
-        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Edge:HttpPort=0"]);
+        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Edge:HttpPort=0", "--Core:Enabled=false", "--Upstream:Secret=s3cret"]);
         await daemon.Get<ReadinessGate>().Ready.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(daemon.Get<ListenerEndpoints>().TryGet(HttpEndpointService.ListenerKey, out _), Is.False);
         Assert.That(daemon.Get<ListenerEndpoints>().All, Is.Empty);
@@ -117,7 +117,7 @@ public class DaemonHostTests
         slow.Open();
         await gate.Ready.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(gate.Pending, Is.Empty);
-        Assert.That(gate.DescribeListeners(), Does.StartWith("Edge:HttpPort 127.0.0.1:"));
+        Assert.That(gate.DescribeListeners(), Does.Contain("Edge:HttpPort 127.0.0.1:"));
         Assert.Throws<InvalidOperationException>(() => gate.Register("too late"));
     }
 

@@ -1,3 +1,4 @@
+using ConnMgr.Core;
 using ConnMgr.Diagnostics;
 using ConnMgr.Http;
 using ConnMgr.Options;
@@ -60,6 +61,7 @@ internal static class DaemonHost
         builder.Services.AddHostedService<DaemonLifecycleLog>();
         builder.Services.AddHostedService<SystemdNotifier>();
         builder.Services.AddHostedService<HttpEndpointService>();
+        builder.Services.AddEmbeddedCore(builder.Configuration);
 
         extra?.Invoke(builder.Services, builder.Configuration);
         return builder.Build();

@@ -23,6 +23,14 @@ internal sealed class CoreOptions : SectionOptions
     /// holding the secret can act for every user (spec section 3.6).
     /// </summary>
     public string ListenAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// <c>Core:RequireClientTls</c>: the configuration the core sends each edge says
+    /// <c>&lt;starttls&gt;&lt;required/&gt;</c> (spec section 3.7), and the edge then
+    /// refuses SASL on unencrypted client streams. Default <c>true</c>; false still
+    /// offers TLS to clients, without requiring it.
+    /// </summary>
+    public bool RequireClientTls { get; set; } = true;
 }
 
 internal sealed class CoreOptionsValidator(UnvalidatedOptions<EdgeOptions> edge) : SectionValidator<CoreOptions>

@@ -1,0 +1,73 @@
+using ConnMgr.Protocol.Xml;
+
+namespace ConnMgr.Core.Stanzas;
+
+/// <summary>Message types of RFC 6121 5.2.2; an absent type is <see cref="Normal"/>.</summary>
+internal enum MessageType : byte { Normal, Chat, Groupchat, Headline, Error, Invalid }
+
+/// <summary>Presence types of RFC 6121 4.7.1; an absent type is <see cref="Available"/>.</summary>
+internal enum PresenceType : byte { Available, Unavailable, Subscribe, Subscribed, Unsubscribe, Unsubscribed, Probe, Error, Invalid }
+
+/// <summary>IQ types of RFC 6120 8.2.3.</summary>
+internal enum IqType : byte { Get, Set, Result, Error, Invalid }
+
+internal static class MessageTypes
+{
+    public static MessageType Of(scoped in XmlElementReader message)
+    {
+        if (!message.TryGetAttribute("type"u8, out var type))
+        {
+            return MessageType.Normal;
+        }
+        return type switch
+        {
+            _ when type.SequenceEqual("chat"u8) => MessageType.Chat,
+            _ when type.SequenceEqual("normal"u8) => MessageType.Normal,
+            _ when type.SequenceEqual("groupchat"u8) => MessageType.Groupchat,
+            _ when type.SequenceEqual("headline"u8) => MessageType.Headline,
+            _ when type.SequenceEqual("error"u8) => MessageType.Error,
+            _ => MessageType.Invalid,
+        };
+    }
+}
+
+internal static class PresenceTypes
+{
+    public static PresenceType Of(scoped in XmlElementReader presence)
+    {
+        if (!presence.TryGetAttribute("type"u8, out var type))
+        {
+            return PresenceType.Available;
+        }
+        return type switch
+        {
+            _ when type.SequenceEqual("unavailable"u8) => PresenceType.Unavailable,
+            _ when type.SequenceEqual("subscribe"u8) => PresenceType.Subscribe,
+            _ when type.SequenceEqual("subscribed"u8) => PresenceType.Subscribed,
+            _ when type.SequenceEqual("unsubscribe"u8) => PresenceType.Unsubscribe,
+            _ when type.SequenceEqual("unsubscribed"u8) => PresenceType.Unsubscribed,
+            _ when type.SequenceEqual("probe"u8) => PresenceType.Probe,
+            _ when type.SequenceEqual("error"u8) => PresenceType.Error,
+            _ => PresenceType.Invalid,
+        };
+    }
+}
+
+internal static class IqTypes
+{
+    public static IqType Of(scoped in XmlElementReader iq)
+    {
+        if (!iq.TryGetAttribute("type"u8, out var type))
+        {
+            return IqType.Invalid;
+        }
+        return type switch
+        {
+            _ when type.SequenceEqual("get"u8) => IqType.Get,
+            _ when type.SequenceEqual("set"u8) => IqType.Set,
+            _ when type.SequenceEqual("result"u8) => IqType.Result,
+            _ when type.SequenceEqual("error"u8) => IqType.Error,
+            _ => IqType.Invalid,
+        };
+    }
+}
