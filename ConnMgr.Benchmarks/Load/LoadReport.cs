@@ -289,7 +289,7 @@ internal sealed class LoadReport
         {
             if (steady.ServerRssBytes >= 0)
                 Line($"| server RSS at {F(steady.Seconds, "0")} s ({steady.LoggedIn:N0} online) | {F(steady.ServerRssBytes / MiB)} MiB, {F(ServerRssBaseline / MiB)} MiB before: **{F(ServerRssPerConnectionKiB)} KiB per connection** |");
-            Line($"| kernel TCP memory at {F(steady.Seconds, "0")} s | {F(steady.TcpMemoryBytes / MiB)} MiB ({F(TcpMemoryPerConnectionKiB, "0.00")} KiB per connection, both ends) |");
+            Line($"| kernel TCP buffers, whole box, at {F(steady.Seconds, "0")} s | {F(steady.TcpMemoryBytes / MiB, "0.00")} MiB, {F(Series[0].TcpMemoryBytes / MiB, "0.00")} MiB before (idle sockets hold none) |");
             Line($"| generator RSS at {F(steady.Seconds, "0")} s | {F(steady.GeneratorRssBytes / MiB)} MiB |");
         }
         Line($"| CPU, % of one core, ramp / hold | server {F(MeanCpu(RunPhase.Ramp, true), "0")} / {F(MeanCpu(RunPhase.Hold, true), "0")}, generator {F(MeanCpu(RunPhase.Ramp, false), "0")} / {F(MeanCpu(RunPhase.Hold, false), "0")} |");

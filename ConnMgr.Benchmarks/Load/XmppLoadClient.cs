@@ -211,11 +211,11 @@ internal sealed class XmppLoadClient
         }
         catch (SocketException e)
         {
-            Fail(Classify(e, connected), e.Message);
+            Fail(Classify(e, connected), $"{e.Message} (in {_phase})");
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or FormatException)
         {
-            Fail(e is FormatException ? LoadError.Protocol : LoadError.Io, e.Message);
+            Fail(e is FormatException ? LoadError.Protocol : LoadError.Io, $"{e.Message} (in {_phase})");
         }
         finally
         {
@@ -635,7 +635,7 @@ internal sealed class XmppLoadClient
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException or InvalidOperationException)
         {
-            Fail(LoadError.Io, "send: " + e.Message);
+            Fail(LoadError.Io, $"send: {e.Message} (in {_phase})");
         }
         finally
         {

@@ -39,6 +39,9 @@ internal sealed class FakeChatServer : IAsyncDisposable
     /// <summary>Messages relayed to a bound recipient.</summary>
     public int Relayed;
 
+    /// <summary>The client address of every connection accepted.</summary>
+    public ConcurrentBag<IPAddress> ClientAddresses { get; } = [];
+
     private async Task AcceptAsync()
     {
         try
@@ -46,6 +49,7 @@ internal sealed class FakeChatServer : IAsyncDisposable
             while (true)
             {
                 var socket = await _listener.AcceptSocketAsync(_stop.Token);
+                ClientAddresses.Add(((IPEndPoint)socket.RemoteEndPoint!).Address);
                 _connections.Add(ServeAsync(socket));
             }
         }

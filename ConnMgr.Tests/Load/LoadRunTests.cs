@@ -80,5 +80,6 @@ public sealed class LoadRunTests
         Assert.That(seen, Is.EquivalentTo(new[] { "127.0.0.2", "127.0.0.3" }));
         await run.RunAsync(CancellationToken.None);
         Assert.That(run.Counters.LoginsSucceeded, Is.EqualTo(12), run.Counters.FirstErrorText(LoadError.Connect));
+        Assert.That(server.ClientAddresses.Select(a => a.ToString()).Distinct(), Is.EquivalentTo(new[] { "127.0.0.2", "127.0.0.3" }));
     }
 }

@@ -3,6 +3,7 @@
 #
 #   setup.sh start                 install if needed, write config and certificate, start Prosody
 #   setup.sh register N [FIRST]    create accounts user{FIRST..FIRST+N-1} (default FIRST=1), password "pass"
+#   setup.sh reset                 stop Prosody and delete its accounts and data (keeps the certificate)
 #   setup.sh stop                  stop Prosody (and wait until it has exited)
 #   setup.sh pid                   print Prosody's process id (for the generator's --server-pid)
 #   setup.sh status                say whether it runs
@@ -11,7 +12,9 @@
 # all fine. Everything lives in $PROSODY_LOAD_DIR (default /tmp/connmgr-prosody).
 # Environment: PROSODY_LOAD_DIR, PROSODY_LOAD_PORT (c2s port, default 5322: clear of ConnMgr's 5222),
 # PROSODY_LOAD_DOMAIN (default localhost), PROSODY_LOAD_USERS (default user%d),
-# PROSODY_LOAD_PASSWORD (default pass).
+# PROSODY_LOAD_PASSWORD (default pass), PROSODY_LOAD_SALT (shared: one salt for all accounts, so the
+# generator runs PBKDF2 once rather than per user while Prosody's per-login work is unchanged -- see
+# register.lua; random: a salt per account, as real registrations get; default shared).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,6 +23,7 @@ port="${PROSODY_LOAD_PORT:-5322}"
 domain="${PROSODY_LOAD_DOMAIN:-localhost}"
 users="${PROSODY_LOAD_USERS:-user%d}"
 password="${PROSODY_LOAD_PASSWORD:-pass}"
+salt="${PROSODY_LOAD_SALT:-shared}"
 config="$dir/prosody.cfg.lua"
 pidfile="$dir/prosody.pid"
 
@@ -93,14 +97,15 @@ register() {
   [[ "$count" =~ ^[0-9]+$ && "$first" =~ ^[0-9]+$ ]] || die "usage: setup.sh register N [FIRST]"
   install
   [ -f "$config" ] || configure
-  lua5.4 "$here/register.lua" --config "$config" "$domain" "$first" "$count" "$users" "$password"
+  lua5.4 "$here/register.lua" --config "$config" "$domain" "$first" "$count" "$users" "$password" "$salt"
 }
 
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   register) shift; register "$@" ;;
+  reset) stop; rm -rf "$dir/data" ;;
   pid) running_pid || die "Prosody not running" ;;
   status) if pid="$(running_pid)"; then echo "running (pid $pid, port $port)"; else echo "not running"; exit 3; fi ;;
-  *) die "usage: setup.sh start | stop | register N [FIRST] | pid | status" ;;
+  *) die "usage: setup.sh start | stop | register N [FIRST] | reset | pid | status" ;;
 esac
