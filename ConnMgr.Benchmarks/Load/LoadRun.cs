@@ -99,10 +99,6 @@ internal sealed class LoadRun
 
     public RunPhase Phase => _phase;
 
-    /// <summary>Seconds since <see cref="RunAsync"/> started at which the ramp and the hold ended (NaN until then).</summary>
-    public double RampEndSeconds { get; private set; } = double.NaN;
-    public double HoldEndSeconds { get; private set; } = double.NaN;
-
     /// <summary>The next source address in rotation, or null for the kernel's choice.</summary>
     public IPAddress? NextSource()
     {
@@ -126,7 +122,6 @@ internal sealed class LoadRun
         {
             using (cancel.Register(() => _stopRamp = true))
                 await _rampDone.Task.ConfigureAwait(false);
-            RampEndSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             _phase = RunPhase.Hold;
             if (!cancel.IsCancellationRequested)
             {
@@ -139,7 +134,6 @@ internal sealed class LoadRun
                     // Ctrl+C: close what is open and still write the results.
                 }
             }
-            HoldEndSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             _phase = RunPhase.Close;
             _stopChat = true;
             await CloseAllAsync().ConfigureAwait(false);
@@ -196,8 +190,9 @@ internal sealed class LoadRun
                 // The ramp ends when every client started has logged in or failed (bounded by
                 // --login-timeout), so that the hold measures a settled population.
                 var counters = Counters;
-                if ((_launched == _clients.Length || _stopRamp)
-                    && Interlocked.Read(ref counters.LoginsSucceeded) + Interlocked.Read(ref counters.LoginsFailed) >= _launched)
+                if (_stopRamp
+                    || (_launched == _clients.Length
+                        && Interlocked.Read(ref counters.LoginsSucceeded) + Interlocked.Read(ref counters.LoginsFailed) >= _launched))
                 {
                     rampDone = true;
                     _rampDone.TrySetResult();

@@ -76,8 +76,6 @@ internal sealed class XmppLoadClient
 
     public bool IsOnline => _phase == Phase.Online && !_closing;
 
-    public bool IsDone => _runTask?.IsCompleted ?? false;
-
     /// <summary>Starts the client's receive loop; it runs until the connection ends.</summary>
     public void Start(long now)
     {
