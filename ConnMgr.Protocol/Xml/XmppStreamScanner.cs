@@ -69,6 +69,7 @@ public sealed class XmppStreamScanner
 
     private static ReadOnlySpan<byte> XmlNamespaceUtf8 => "http://www.w3.org/XML/1998/namespace"u8;
     private static ReadOnlySpan<byte> XmlnsNamespaceUtf8 => "http://www.w3.org/2000/xmlns/"u8;
+    private static ReadOnlySpan<byte> W3cPrefixUtf8 => "http://www.w3.org/"u8;
     private static ReadOnlySpan<byte> StreamNamespaceUtf8 => "http://etherx.jabber.org/streams"u8;
     private static ReadOnlySpan<byte> CdataOpening => "CDATA["u8;
     private static ReadOnlySpan<byte> XmlTarget => "xml"u8;
@@ -439,6 +440,16 @@ public sealed class XmppStreamScanner
                 case State.InTag:
                     if (XmlChars.IsSpace(b))
                     {
+                        var after = TakePlainAttributes(ref input, i);
+                        if (after > i)
+                        {
+                            i = after;
+                            _state = State.AfterAttrValue;
+                            if (i == span.Length)
+                                continue;
+                            b = span[i];
+                            goto case State.AfterAttrValue;
+                        }
                         i = SkipSpaces(span, i + 1);
                         if (i == span.Length)
                             continue;
@@ -958,6 +969,52 @@ public sealed class XmppStreamScanner
     }
 
     /// <summary>
+    /// From whitespace at <c>span[i]</c> inside a start tag, takes as many attributes of the plain form
+    /// <c> name='value'</c> as the span holds (ASCII name without a colon, no space around '=', a value
+    /// without references or bytes outside printable ASCII) and records them. Returns the index after the
+    /// last value taken, or <paramref name="i"/> if none: anything else is left to the state machine, which
+    /// resumes at an attribute boundary either way.
+    /// </summary>
+    private int TakePlainAttributes(ref Input input, int i)
+    {
+        var span = input.Span;
+        var s = _scratch!;
+        var count = _attrCount;
+        var maxCount = _options.MaxAttributes;
+        var maxName = _options.MaxNameLength;
+        var record = AttrBase + count * AttrFields;
+        var taken = i;
+        while (count < maxCount)
+        {
+            var name = SkipSpaces(span, taken);
+            if (name == taken || name >= span.Length)
+                break;
+            var end = AsciiNameEnd(span, name);
+            if (end < 0 || end + 1 >= span.Length || span[end] != (byte)'=' || end - name > maxName)
+                break;
+            var quote = span[end + 1];
+            if (quote is not ((byte)'"' or (byte)'\''))
+                break;
+            var value = end + 2;
+            var close = XmlChars.IndexOfSpecial(span, value, quote, (byte)'<', (byte)'&');
+            if (close < 0 || span[close] != quote)
+                break;
+            var length = end - name;
+            s[record] = input.Base + name;
+            s[record + 1] = length;
+            s[record + 2] = -1;
+            s[record + 3] = input.Base + value;
+            s[record + 4] = close - value;
+            s[record + 5] = (length & 0xFFFF) | (span[name] << 16) | (span[end - 1] << 24);
+            record += AttrFields;
+            count++;
+            taken = close + 1;
+        }
+        _attrCount = count;
+        return taken;
+    }
+
+    /// <summary>
     /// The end of an ASCII name without a colon starting at <c>span[i]</c>, if it ends inside the span (the
     /// common case); -1 if the general <see cref="ScanName"/> must decide (colon, non-ASCII, span end, or
     /// not a name at all).
@@ -1330,6 +1387,10 @@ public sealed class XmppStreamScanner
         var s = _scratch!;
         // A value shorter than both reserved URIs cannot decode to either: references only shrink a value.
         if (s[record + 4] < XmlnsNamespaceUtf8.Length)
+            return true;
+        // Nor can one whose first bytes, free of references, differ from the prefix both reserved URIs share.
+        if (TryGetContiguous(ref input, s[record + 3], W3cPrefixUtf8.Length, out var head)
+            && !head.Contains((byte)'&') && !head.SequenceEqual(W3cPrefixUtf8))
             return true;
         byte[]? rented = null;
         var uri = Value(ref input, s[record + 3], s[record + 4], ref rented);
