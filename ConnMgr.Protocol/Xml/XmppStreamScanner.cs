@@ -20,10 +20,16 @@ namespace ConnMgr.Protocol.Xml;
 /// never consumes an unfinished frame.
 /// </para>
 /// <para>
-/// Memory: the scanner holds a few fields. While it is inside an element it rents one <c>int[]</c> from
-/// <see cref="ArrayPool{T}"/> for the open-tag stack, the attributes of the current start tag and the
-/// in-scope prefix declarations, and returns it when the top-level element ends; an idle stream holds no
-/// buffer.
+/// Memory: the scanner holds a few fields (about 100 bytes). Inside an element it rents one <c>int[]</c>
+/// from <see cref="ArrayPool{T}"/> for the open-tag stack, the attributes of the current start tag and the
+/// in-scope prefix declarations. It keeps the array for the next element of the same read and returns it
+/// whenever it runs out of input between elements (the caller is then about to wait for data), on an error
+/// and on <see cref="Restart"/>: an idle stream holds no buffer.
+/// </para>
+/// <para>
+/// Frames: whitespace between top-level elements is reported as soon as it arrives, so one run may come as
+/// several frames. The prolog (byte order mark, XML declaration, whitespace) belongs to the header frame.
+/// After the stream's end tag only whitespace may follow.
 /// </para>
 /// <para>Error conditions (RFC 6120 4.9.3), chosen as Prosody and ejabberd answer the same input:</para>
 /// <list type="bullet">
@@ -40,7 +46,7 @@ namespace ConnMgr.Protocol.Xml;
 /// recognised, before the rest of their syntax is read.</item>
 /// <item><c>bad-namespace-prefix</c>: a prefix on an element or attribute that is not declared on it, on an
 /// ancestor inside the top-level element, or on the stream header (also the reserved <c>xmlns</c> prefix
-/// on an element).</item>
+/// on an element, and an undeclared prefix on the stream element itself).</item>
 /// <item><c>invalid-namespace</c>: a first element that is not <c>stream</c> in
 /// <c>http://etherx.jabber.org/streams</c>, or a header whose default namespace is missing or not
 /// <see cref="XmlScannerOptions.ContentNamespace"/> (RFC 6120 4.8.1, 4.8.2).</item>
