@@ -110,6 +110,27 @@ public class LifecycleTests
     }
 
     [Test]
+    public async Task A_session_flooding_faster_than_the_store_commits_is_ended_with_resource_constraint()
+    {
+        await _core.DisposeAsync();
+        _core = CoreTestServer.Start(o => o with { MaxSessionQueue = 5 });
+        await _core.AddUsersAsync("alice", "bob");
+        await using var link = await _core.OpenLinkAsync();
+        var flooder = await TestClient.LoginAsync(link, "alice", CoreTestServer.Password);
+        var other = await TestClient.LoginAsync(link, "bob", CoreTestServer.Password, "other");
+
+        // Messages to an offline user each wait for a store commit; 200 in one write outrun them.
+        var flood = string.Concat(Enumerable.Repeat($"<route streamid='{flooder.StreamId}'><message to='carol@localhost' type='chat'><body>spam</body></message></route>", 200));
+        await _core.AddUsersAsync("carol");
+        await link.SendAsync(flood);
+
+        var error = await flooder.ExpectStreamErrorAsync();
+        Assert.That(error.Element(StreamErrors + "resource-constraint"), Is.Not.Null, error.ToString());
+        var pong = await other.IqAsync("<iq type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>");
+        Assert.That(pong.Attribute("type")?.Value, Is.EqualTo("result"), "the link and the other sessions on it are untouched");
+    }
+
+    [Test]
     public async Task A_cm_that_stops_reading_loses_its_link_while_other_cms_keep_working()
     {
         await _core.DisposeAsync();

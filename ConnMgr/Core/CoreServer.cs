@@ -145,7 +145,7 @@ internal sealed class CoreServer : IAsyncDisposable
     /// </summary>
     public bool TryCreateSession(ConnectionManagerGroup group, CoreLink link, string streamId, string? address)
     {
-        var session = new ClientSession(Processor, group, link, streamId, address, Options.MaxSessionQueue);
+        var session = new ClientSession(Processor, group, link, streamId, address, Options.MaxSessionQueue, Options.MaxSessionQueueBytes);
         if (!Registry.TryAdd(session))
         {
             return false;

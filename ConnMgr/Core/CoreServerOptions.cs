@@ -84,6 +84,12 @@ internal sealed record CoreServerOptions
     /// </summary>
     public int MaxSessionQueue { get; init; } = 1000;
 
+    /// <summary>
+    /// Bytes of stanzas that may wait for one session's processing; beyond it, as for
+    /// <see cref="MaxSessionQueue"/>. Default 4 MiB: four of the largest stanzas (spec 2).
+    /// </summary>
+    public int MaxSessionQueueBytes { get; init; } = 4 * 1024 * 1024;
+
     /// <summary>SASL failures before the session is closed. Default 3, Openfire's <c>xmpp.auth.retries</c> (spec 9.1).</summary>
     public int MaxAuthFailures { get; init; } = 3;
 
@@ -111,6 +117,7 @@ internal sealed record CoreServerOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(LinkWriteTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxLinkOutputBytes, 1024 * 1024);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSessionQueue, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxSessionQueueBytes, 1024 * 1024);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxAuthFailures, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PreBindTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TimerResolution, TimeSpan.Zero);

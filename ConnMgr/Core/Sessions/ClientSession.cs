@@ -42,6 +42,8 @@ internal sealed class ClientSession : IThreadPoolWorkItem
     private readonly Lock _queueLock = new();
     private readonly Queue<SessionWork> _queue = new();
     private readonly int _maxQueue;
+    private readonly int _maxQueueBytes;
+    private long _queuedBytes;
     private CoreLink _link;
     private TerminationRequest? _pendingTermination;
     private TerminationRequest? _termination;
@@ -51,8 +53,9 @@ internal sealed class ClientSession : IThreadPoolWorkItem
     private Jid? _jid;
     private UserAccount? _account;
 
-    public ClientSession(SessionProcessor processor, ConnectionManagerGroup group, CoreLink link, string streamId, string? hostAddress, int maxQueue)
+    public ClientSession(SessionProcessor processor, ConnectionManagerGroup group, CoreLink link, string streamId, string? hostAddress, int maxQueue, int maxQueueBytes)
     {
+        _maxQueueBytes = maxQueueBytes;
         _processor = processor;
         Group = group;
         _link = link;
@@ -158,10 +161,11 @@ internal sealed class ClientSession : IThreadPoolWorkItem
                 // The session is ending: its stanzas are dropped, not an overflow.
                 return true;
             }
-            if (limit && _queue.Count >= _maxQueue)
+            if (limit && (_queue.Count >= _maxQueue || _queuedBytes + bytes.Length > _maxQueueBytes))
             {
                 return false;
             }
+            _queuedBytes += bytes.Length;
             var buffer = ArrayPool<byte>.Shared.Rent(bytes.Length);
             bytes.CopyTo(buffer);
             _queue.Enqueue(work with { Buffer = buffer });
@@ -237,7 +241,11 @@ internal sealed class ClientSession : IThreadPoolWorkItem
                     _termination = termination;
                     work = default;
                 }
-                else if (!_queue.TryDequeue(out work))
+                else if (_queue.TryDequeue(out work))
+                {
+                    _queuedBytes -= work.Length;
+                }
+                else
                 {
                     _scheduled = false;
                     return;

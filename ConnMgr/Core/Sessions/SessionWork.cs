@@ -63,7 +63,7 @@ internal enum SessionEndReason
     /// <summary>A stanza before authentication or binding (RFC 6120 7.1).</summary>
     NotAuthorized,
 
-    /// <summary>More than <see cref="CoreServerOptions.MaxSessionQueue"/> stanzas waiting.</summary>
+    /// <summary>More than <see cref="CoreServerOptions.MaxSessionQueue"/> stanzas or <see cref="CoreServerOptions.MaxSessionQueueBytes"/> waiting.</summary>
     QueueOverflow,
 
     /// <summary>The CM's last link closed.</summary>
