@@ -48,7 +48,6 @@ internal sealed class ClientSession : IThreadPoolWorkItem
     private TerminationRequest? _pendingTermination;
     private TerminationRequest? _termination;
     private bool _scheduled;
-    private Task _runner = Task.CompletedTask;
     private PresenceSnapshot? _presence;
     private Jid? _jid;
     private UserAccount? _account;
@@ -140,7 +139,7 @@ internal sealed class ClientSession : IThreadPoolWorkItem
         if (!TryEnqueue(new SessionWork(SessionWorkKind.Stanza, kind, null, stanza.Length, null), stanza, limit: true))
         {
             _ = RequestTermination(new TerminationRequest(SessionEndReason.QueueOverflow, StreamErrorCondition.ResourceConstraint,
-                $"more than {_maxQueue} stanzas waiting to be processed"));
+                $"more than {_maxQueue} stanzas or {_maxQueueBytes} bytes waiting to be processed"));
         }
     }
 
@@ -193,18 +192,6 @@ internal sealed class ClientSession : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>Completes when the processor is idle; for shutdown.</summary>
-    public Task Idle
-    {
-        get
-        {
-            lock (_queueLock)
-            {
-                return _runner;
-            }
-        }
-    }
-
     private void ScheduleLocked()
     {
         if (!_scheduled)
@@ -214,17 +201,9 @@ internal sealed class ClientSession : IThreadPoolWorkItem
         }
     }
 
-    void IThreadPoolWorkItem.Execute()
-    {
-        var runner = RunAsync();
-        lock (_queueLock)
-        {
-            if (!runner.IsCompleted)
-            {
-                _runner = runner;
-            }
-        }
-    }
+    // Not awaited: RunAsync catches every exception itself, and shutdown waits for the
+    // sessions' terminations rather than for their processors.
+    void IThreadPoolWorkItem.Execute() => _ = RunAsync();
 
     private async Task RunAsync()
     {
@@ -254,7 +233,15 @@ internal sealed class ClientSession : IThreadPoolWorkItem
 
             if (termination is not null)
             {
-                await _processor.TerminateAsync(this, termination);
+                try
+                {
+                    await _processor.TerminateAsync(this, termination);
+                }
+                catch (Exception e)
+                {
+                    // The session is closed and unregistered before anything can fail (a store read for the broadcast).
+                    _processor.OnProcessingFailed(this, e);
+                }
                 continue;
             }
             try

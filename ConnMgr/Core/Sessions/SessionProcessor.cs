@@ -3,7 +3,6 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ConnMgr.Core.Links;
-using ConnMgr.Core.Sasl;
 using ConnMgr.Core.Stanzas;
 using ConnMgr.Core.Storage;
 using ConnMgr.Protocol;
@@ -132,16 +131,22 @@ internal sealed partial class SessionProcessor
             var account = session.Account;
             if (account is not null)
             {
-                if (wasBound)
+                try
                 {
-                    account.Unbind(session);
-                    if (request.Reason != SessionEndReason.Shutdown)
+                    if (wasBound)
                     {
-                        await BroadcastEndOfPresenceAsync(session);
+                        account.Unbind(session);
+                        if (request.Reason != SessionEndReason.Shutdown)
+                        {
+                            await BroadcastEndOfPresenceAsync(session);
+                        }
                     }
                 }
-                session.Account = null;
-                _registry.Release(account);
+                finally
+                {
+                    session.Account = null;
+                    _registry.Release(account);
+                }
             }
             CoreLog.SessionEnded(_logger, session.StreamId, session.Jid?.ToString() ?? "(not bound)", request.Reason, request.Text ?? "");
         }
