@@ -36,7 +36,7 @@ public class SystemdNotifierTests
     {
         var settings = new SystemdSettings(_socketPath, TimeSpan.FromMilliseconds(20));
         TestDaemon daemon = await TestDaemon.StartAsync(extra: (services, _) => services.AddSingleton(settings));
-        int httpPort, corePort;
+        int httpPort, corePort, clientPort, directTlsPort;
         var messages = new List<string>();
         try
         {
@@ -47,6 +47,9 @@ public class SystemdNotifierTests
             {
                 messages.Add(await Receive());
             }
+            // The edge's client listeners open once its first link to the core is up, before READY.
+            clientPort = daemon.Endpoint("Edge:ClientPort").Port;
+            directTlsPort = daemon.Endpoint("Edge:DirectTlsPort").Port;
         }
         finally
         {
@@ -61,7 +64,8 @@ public class SystemdNotifierTests
         {
             Assert.That(messages[0], Is.EqualTo("STATUS=starting"));
             Assert.That(messages.Where(m => m.StartsWith("READY=1", StringComparison.Ordinal)),
-                Is.EqualTo(new[] { $"READY=1\nSTATUS=ready; listening: Core:Port 127.0.0.1:{corePort}, Edge:HttpPort 127.0.0.1:{httpPort}" }));
+                Is.EqualTo(new[] { $"READY=1\nSTATUS=ready; listening: Core:Port 127.0.0.1:{corePort}, Edge:ClientPort 127.0.0.1:{clientPort}, "
+                    + $"Edge:DirectTlsPort 127.0.0.1:{directTlsPort}, Edge:HttpPort 127.0.0.1:{httpPort}" }));
             Assert.That(messages[^1], Is.EqualTo("STOPPING=1\nSTATUS=stopping: draining connections"));
         });
     }

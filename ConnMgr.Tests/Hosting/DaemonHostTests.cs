@@ -18,7 +18,8 @@ public class DaemonHostTests
     [Test]
     public async Task Health_is_503_without_an_upstream_link()
     {
-        await using TestDaemon daemon = await TestDaemon.StartAsync();
+        // No core here, and nothing listens on port 1: the edge has no link.
+        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Core:Enabled=false", "--Upstream:Secret=s3cret", "--Upstream:Port=1"]);
         using HttpResponseMessage response = await s_http.GetAsync(Url(daemon, "/health"));
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
         Assert.That(await response.Content.ReadAsStringAsync(), Is.EqualTo("no upstream link\n"));
@@ -44,7 +45,8 @@ public class DaemonHostTests
     [Test]
     public async Task Metrics_are_served_in_the_prometheus_text_format()
     {
-        await using TestDaemon daemon = await TestDaemon.StartAsync();
+        // No upstream link, so that the link gauge is only what the test sets.
+        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Core:Enabled=false", "--Upstream:Secret=s3cret", "--Upstream:Port=1"]);
         ConnMgrMetrics metrics = daemon.Get<ConnMgrMetrics>();
         metrics.LoginSucceeded();
         metrics.LoginSucceeded();
@@ -90,10 +92,10 @@ public class DaemonHostTests
     [Test]
     public async Task Http_port_0_means_no_listener()
     {
-        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Edge:HttpPort=0", "--Core:Enabled=false", "--Upstream:Secret=s3cret"]);
+        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Edge:HttpPort=0"]);
         await daemon.Get<ReadinessGate>().Ready.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(daemon.Get<ListenerEndpoints>().TryGet(HttpEndpointService.ListenerKey, out _), Is.False);
-        Assert.That(daemon.Get<ListenerEndpoints>().All, Is.Empty);
+        Assert.That(daemon.Get<ListenerEndpoints>().All.Select(pair => pair.Key), Is.EqualTo(new[] { "Core:Port", "Edge:ClientPort", "Edge:DirectTlsPort" }));
     }
 
     [Test]
@@ -111,6 +113,12 @@ public class DaemonHostTests
             services.AddHostedService(provider => slow.Attach(provider.GetRequiredService<ReadinessGate>())));
         ReadinessGate gate = daemon.Get<ReadinessGate>();
 
+        // The edge's client listeners open once it has linked to the embedded core.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (gate.Pending.Count > 1 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
         Assert.That(gate.Ready.IsCompleted, Is.False);
         Assert.That(gate.Pending, Is.EqualTo(new[] { "slow listener" }));
 

@@ -1,5 +1,6 @@
 using ConnMgr.Core;
 using ConnMgr.Diagnostics;
+using ConnMgr.Edge;
 using ConnMgr.Http;
 using ConnMgr.Options;
 using Microsoft.Extensions.Configuration;
@@ -61,7 +62,9 @@ internal static class DaemonHost
         builder.Services.AddHostedService<DaemonLifecycleLog>();
         builder.Services.AddHostedService<SystemdNotifier>();
         builder.Services.AddHostedService<HttpEndpointService>();
+        // The core before the edge: hosted services start in order, and the edge links to the core.
         builder.Services.AddEmbeddedCore(builder.Configuration);
+        builder.Services.AddEdge(builder.Configuration);
 
         extra?.Invoke(builder.Services, builder.Configuration);
         return builder.Build();
