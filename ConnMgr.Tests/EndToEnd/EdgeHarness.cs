@@ -1,4 +1,5 @@
 using System.Net;
+using ConnMgr.Diagnostics;
 using ConnMgr.Edge.Streams;
 using ConnMgr.Edge.Tls;
 using ConnMgr.Edge.Transport;
@@ -7,6 +8,7 @@ using ConnMgr.Tests.OpenfireDouble;
 using Microsoft.Extensions.Logging.Abstractions;
 using NUnit.Framework;
 using ClientTransport = ConnMgr.Edge.Transport.ClientTransport;
+using ConnMgrMetrics = ConnMgr.Diagnostics.ConnMgrMetrics;
 
 namespace ConnMgr.Tests.EndToEnd;
 
@@ -47,7 +49,8 @@ internal sealed class EdgeHarness : IAsyncDisposable
         OpenfireDoubleOptions? server = null,
         Func<StreamSettings, StreamSettings>? streams = null,
         Func<TransportSettings, TransportSettings>? transport = null,
-        int links = 2)
+        int links = 2,
+        ConnMgrMetrics? metrics = null)
     {
         var double_ = OpenfireDoubleServer.Start(server ?? new OpenfireDoubleOptions());
         var pool = new UpstreamPool(new UpstreamSettings
@@ -62,7 +65,7 @@ internal sealed class EdgeHarness : IAsyncDisposable
         await pool.StartAsync(CancellationToken.None).WaitAsync(XmppTestClient.Timeout);
 
         var streamSettings = new StreamSettings { Domain = double_.Options.Domain };
-        var handler = new ClientStreamHandler(streams?.Invoke(streamSettings) ?? streamSettings, pool, NullLogger<ClientStreamHandler>.Instance);
+        var handler = new ClientStreamHandler(streams?.Invoke(streamSettings) ?? streamSettings, pool, NullLogger<ClientStreamHandler>.Instance, metrics);
         var certificates = new CertificateProvider(new CertificateSettings(double_.Options.Domain, s_certificateDirectory.Value), NullLogger<CertificateProvider>.Instance);
         var transportSettings = new TransportSettings();
         var clientTransport = new ClientTransport(transport?.Invoke(transportSettings) ?? transportSettings, handler, certificates, NullLogger<ClientTransport>.Instance);

@@ -149,7 +149,7 @@ internal sealed partial class ClientStream
     public void OnUpstreamLost() => RequestClose(CloseRequest.UpstreamLost);
 
     /// <summary>
-    /// Every second, on the heartbeat thread: the negotiation deadline, then for an established
+    /// Every second, on the heartbeat thread: shutdown, the negotiation deadline, then for an established
     /// stream the idle check. A client silent for the idle timeout gets an XEP-0199 ping; any byte
     /// from it (the answer, a stanza, a whitespace keepalive) proves it alive, and a client still
     /// silent after <see cref="StreamSettings.IdlePingGrace"/> is closed with <c>connection-timeout</c>.
@@ -162,6 +162,11 @@ internal sealed partial class ClientStream
         }
         if (Volatile.Read(ref _closeRequest) is not null)
         {
+            return;
+        }
+        if (_handler.IsStopping)
+        {
+            RequestClose(CloseRequest.Shutdown);
             return;
         }
         var deadline = Volatile.Read(ref _negotiationDeadline);

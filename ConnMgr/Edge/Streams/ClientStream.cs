@@ -25,8 +25,9 @@ namespace ConnMgr.Edge.Streams;
 /// (its pending read or flush is cancelled) and writes the last words itself, so nothing it has
 /// staged can follow <c>&lt;/stream:stream&gt;</c>.</para>
 /// <para>Memory. Idle clients are the common case: an idle stream holds this object, its scanner
-/// (which keeps the client's header), the loop's state machine and one cancellation registration;
-/// no buffer. Per-stanza work allocates nothing.</para>
+/// (which keeps the client's header) and the loop's state machine; no buffer, no timer, no
+/// cancellation registration (shutdown reaches it through the heartbeat). Per-stanza work
+/// allocates nothing.</para>
 /// </remarks>
 internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionHeartbeatListener
 {
@@ -89,20 +90,134 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
         Close,
     }
 
-    public async Task RunAsync(CancellationToken stopping)
+    public Task RunAsync(CancellationToken stopping)
     {
-        var transport = ClientStreamHandler.MetricsTransportOf(_connection);
-        _handler.Metrics?.ConnectionOpened(transport);
-        using var stop = stopping.UnsafeRegister(static state => ((ClientStream)state!).RequestClose(CloseRequest.Shutdown), this);
+        _handler.Metrics?.ConnectionOpened(ClientStreamHandler.MetricsTransportOf(_connection));
+        _handler.WatchStopping(stopping);
+        if (!TryTakeIpSlot())
+        {
+            Finish();
+            return Task.CompletedTask;
+        }
+        _negotiationDeadline = Heartbeat.After(Stopwatch.GetTimestamp(), _handler.Settings.NegotiationTimeout);
+        _connection.HeartbeatListener = this;
+        return ReceiveAsync(stopping);
+    }
+
+    /// <summary>
+    /// The receive loop: frames out of the input pipe, each handled before the next is scanned.
+    /// A relayed stanza goes to the core as the bytes the client sent (spec 6.1), straight from the
+    /// pipe's buffer, which is not released until the route is written. One async method for the
+    /// stream's whole life: an idle client costs one state machine, parked in its read.
+    /// </summary>
+    private async Task ReceiveAsync(CancellationToken stopping)
+    {
         try
         {
-            if (!TryTakeIpSlot())
+            while (true)
             {
-                return;
+                var read = _connection.Input.ReadAsync();
+                var result = read.IsCompletedSuccessfully ? read.Result : await read;
+                var buffer = result.Buffer;
+                if (Volatile.Read(ref _closeRequest) is { } request)
+                {
+                    _connection.Input.AdvanceTo(buffer.Start);
+                    WriteClosing(request);
+                    return;
+                }
+
+                var consumed = buffer.Start;
+                var examined = buffer.End;
+                var next = Next.Continue;
+                while (true)
+                {
+                    if (Volatile.Read(ref _closeRequest) is not null)
+                    {
+                        next = Next.Close;
+                        consumed = examined = buffer.Start;
+                        break;
+                    }
+                    ApplySignals();
+                    var status = _scanner.Scan(buffer, out var frameEnd, out var scanExamined, out var frame);
+                    if (status == ScanStatus.NeedMoreData)
+                    {
+                        consumed = buffer.Start;
+                        examined = scanExamined;
+                        break;
+                    }
+                    if (status == ScanStatus.Error)
+                    {
+                        StreamLog.BadXml(_handler.Logger, _connection.Id, _scanner.ErrorCondition.ToElementName(), _scanner.ErrorText);
+                        Close(new CloseRequest(_scanner.ErrorCondition, CloseReason.ProtocolError, _scanner.ErrorText));
+                        next = Next.Close;
+                        consumed = examined = buffer.Start;
+                        break;
+                    }
+
+                    next = OnFrame(frame);
+                    if (next == Next.Route)
+                    {
+                        var route = _session!.RouteAsync(frame.Bytes, stopping);
+                        if (!route.IsCompletedSuccessfully)
+                        {
+                            await route;
+                        }
+                        _handler.Metrics?.StanzaReceived();
+                        next = Next.Continue;
+                    }
+                    buffer = buffer.Slice(frameEnd);
+                    consumed = examined = buffer.Start;
+                    if (next != Next.Continue)
+                    {
+                        break;
+                    }
+                }
+                // Read before AdvanceTo releases the segments.
+                var pipelined = next == Next.StartTls && !buffer.IsEmpty;
+                _connection.Input.AdvanceTo(consumed, examined);
+
+                if (_connection.Output.UnflushedBytes > 0 && next != Next.Close)
+                {
+                    var flush = await _connection.Output.FlushAsync();
+                    if (flush.IsCompleted)
+                    {
+                        return;
+                    }
+                }
+
+                switch (next)
+                {
+                    case Next.Close:
+                        WriteClosing(Volatile.Read(ref _closeRequest)!);
+                        return;
+                    case Next.StartTls:
+                        if (pipelined)
+                        {
+                            // Bytes sent with <starttls/> would pass as if they had come over TLS
+                            // (CVE-2011-0411); the transport refuses those that arrive later.
+                            Close(new CloseRequest(StreamErrorCondition.PolicyViolation, CloseReason.ProtocolError, "data sent after <starttls/> before the TLS handshake"));
+                            WriteClosing(Volatile.Read(ref _closeRequest)!);
+                            return;
+                        }
+                        if (!await _connection.UpgradeToTlsAsync(StreamWire.Proceed.ToArray(), stopping))
+                        {
+                            return;
+                        }
+                        StreamLog.TlsEstablished(_handler.Logger, _connection.Id, _connection.TlsProtocol);
+                        _scanner.Restart();
+                        _awaitingHeader = true;
+                        continue;
+                }
+
+                if (result.IsCompleted)
+                {
+                    // The client closed its side without </stream:stream>, or mid-element.
+                    Close(CloseRequest.ClientGone);
+                    WriteClosing(Volatile.Read(ref _closeRequest)!);
+                    return;
+                }
             }
-            _negotiationDeadline = Heartbeat.After(Stopwatch.GetTimestamp(), _handler.Settings.NegotiationTimeout);
-            _connection.HeartbeatListener = this;
-            await ReceiveAsync(stopping);
+    
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -119,121 +234,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
         }
         finally
         {
-            Finish(transport);
-        }
-    }
-
-    /// <summary>
-    /// The receive loop: frames out of the input pipe, each handled before the next is scanned.
-    /// A relayed stanza goes to the core as the bytes the client sent (spec 6.1), straight from the
-    /// pipe's buffer, which is not released until the route is written.
-    /// </summary>
-    private async Task ReceiveAsync(CancellationToken stopping)
-    {
-        var input = _connection.Input;
-        var output = _connection.Output;
-        while (true)
-        {
-            var read = input.ReadAsync();
-            var result = read.IsCompletedSuccessfully ? read.Result : await read;
-            var buffer = result.Buffer;
-            if (Volatile.Read(ref _closeRequest) is { } request)
-            {
-                input.AdvanceTo(buffer.Start);
-                WriteClosing(request);
-                return;
-            }
-
-            var consumed = buffer.Start;
-            var examined = buffer.End;
-            var next = Next.Continue;
-            while (true)
-            {
-                if (Volatile.Read(ref _closeRequest) is not null)
-                {
-                    next = Next.Close;
-                    consumed = examined = buffer.Start;
-                    break;
-                }
-                ApplySignals();
-                var status = _scanner.Scan(buffer, out var frameEnd, out var scanExamined, out var frame);
-                if (status == ScanStatus.NeedMoreData)
-                {
-                    consumed = buffer.Start;
-                    examined = scanExamined;
-                    break;
-                }
-                if (status == ScanStatus.Error)
-                {
-                    StreamLog.BadXml(_handler.Logger, _connection.Id, _scanner.ErrorCondition.ToElementName(), _scanner.ErrorText);
-                    Close(new CloseRequest(_scanner.ErrorCondition, CloseReason.ProtocolError, _scanner.ErrorText));
-                    next = Next.Close;
-                    consumed = examined = buffer.Start;
-                    break;
-                }
-
-                next = OnFrame(frame);
-                if (next == Next.Route)
-                {
-                    var route = _session!.RouteAsync(frame.Bytes, stopping);
-                    if (!route.IsCompletedSuccessfully)
-                    {
-                        await route;
-                    }
-                    _handler.Metrics?.StanzaReceived();
-                    next = Next.Continue;
-                }
-                buffer = buffer.Slice(frameEnd);
-                consumed = examined = buffer.Start;
-                if (next != Next.Continue)
-                {
-                    break;
-                }
-            }
-            // Read before AdvanceTo releases the segments.
-            var pipelined = next == Next.StartTls && !buffer.IsEmpty;
-            input.AdvanceTo(consumed, examined);
-
-            if (output.UnflushedBytes > 0 && next != Next.Close)
-            {
-                var flush = await output.FlushAsync();
-                if (flush.IsCompleted)
-                {
-                    return;
-                }
-            }
-
-            switch (next)
-            {
-                case Next.Close:
-                    WriteClosing(Volatile.Read(ref _closeRequest)!);
-                    return;
-                case Next.StartTls:
-                    if (pipelined)
-                    {
-                        // Bytes sent with <starttls/> would pass as if they had come over TLS
-                        // (CVE-2011-0411); the transport refuses those that arrive later.
-                        Close(new CloseRequest(StreamErrorCondition.PolicyViolation, CloseReason.ProtocolError, "data sent after <starttls/> before the TLS handshake"));
-                        WriteClosing(Volatile.Read(ref _closeRequest)!);
-                        return;
-                    }
-                    if (!await _connection.UpgradeToTlsAsync(StreamWire.Proceed.ToArray(), stopping))
-                    {
-                        return;
-                    }
-                    StreamLog.TlsEstablished(_handler.Logger, _connection.Id, _connection.TlsProtocol);
-                    _scanner.Restart();
-                    _awaitingHeader = true;
-                    continue;
-            }
-
-            if (result.IsCompleted)
-            {
-                // The client closed its side without </stream:stream>, or mid-element.
-                Close(CloseRequest.ClientGone);
-                WriteClosing(Volatile.Read(ref _closeRequest)!);
-                return;
-            }
+            Finish();
         }
     }
 
@@ -360,7 +361,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
     }
 
     /// <summary>After the loop: the core session, the per-IP slot, the metrics.</summary>
-    private void Finish(Diagnostics.ClientTransport transport)
+    private void Finish()
     {
         _connection.HeartbeatListener = null;
         _session?.Close();
@@ -374,7 +375,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
         if (_handler.Metrics is { } metrics)
         {
             ReportCounters(metrics, final: true);
-            metrics.ConnectionClosed(transport, Volatile.Read(ref _established) != 0 ? ClientConnectionState.Established : ClientConnectionState.Negotiating,
+            metrics.ConnectionClosed(ClientStreamHandler.MetricsTransportOf(_connection), Volatile.Read(ref _established) != 0 ? ClientConnectionState.Established : ClientConnectionState.Negotiating,
                 ClientStreamHandler.ReasonName(reason));
         }
     }

@@ -18,6 +18,8 @@ internal sealed class ClientStreamHandler : IClientConnectionHandler
     private static readonly string[] s_closeReasonNames = Enum.GetNames<CloseReason>();
 
     private StreamFeatures? _features;
+    private int _watchingStopping;
+    private volatile bool _stopping;
 
     public ClientStreamHandler(StreamSettings settings, UpstreamPool pool, ILogger<ClientStreamHandler> logger, ConnMgrMetrics? metrics = null)
     {
@@ -75,6 +77,22 @@ internal sealed class ClientStreamHandler : IClientConnectionHandler
     }
 
     private static readonly ClientStreamConfiguration s_noConfiguration = new();
+
+    /// <summary>The transport is stopping: every stream says system-shutdown at its next heartbeat.</summary>
+    public bool IsStopping => _stopping;
+
+    /// <summary>
+    /// One registration on the transport's stopping token for all streams, rather than one per
+    /// stream (an idle stream should hold nothing it does not need): each stream sees
+    /// <see cref="IsStopping"/> within a heartbeat, a second.
+    /// </summary>
+    internal void WatchStopping(CancellationToken stopping)
+    {
+        if (Volatile.Read(ref _watchingStopping) == 0 && Interlocked.Exchange(ref _watchingStopping, 1) == 0)
+        {
+            stopping.UnsafeRegister(static state => ((ClientStreamHandler)state!)._stopping = true, this);
+        }
+    }
 
     public Task RunAsync(ClientConnection connection, CancellationToken stopping)
         => new ClientStream(this, connection).RunAsync(stopping);
