@@ -12,7 +12,8 @@ namespace ConnMgr.Benchmarks.Memory;
 
 /// <summary>
 /// Memory held by idle client connections, measured on the real transport:
-/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls]</c>.
+/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls]</c>;
+/// with <c>--edge</c>, logged-in clients through the whole edge (<see cref="EdgeIdleMemoryBenchmark"/>).
 /// </summary>
 /// <remarks>
 /// The server runs in this process with a handler that echoes what it reads and otherwise waits
@@ -34,6 +35,10 @@ internal static class IdleConnectionsBenchmark
     public static int Run(string[] args)
     {
         var options = Options.Parse(args);
+        if (options.Edge)
+        {
+            return EdgeIdleMemoryBenchmark.Run(options.Count, options.Tls, options.Client);
+        }
         return options.Client
             ? RunClientAsync(options).GetAwaiter().GetResult()
             : RunServerAsync(options).GetAwaiter().GetResult();
@@ -202,7 +207,7 @@ internal static class IdleConnectionsBenchmark
         }
     }
 
-    private readonly record struct Snapshot(long ManagedBytes, long HeapSizeBytes, long CommittedBytes, long RssBytes)
+    internal readonly record struct Snapshot(long ManagedBytes, long HeapSizeBytes, long CommittedBytes, long RssBytes)
     {
         public static Snapshot Take()
         {
@@ -229,7 +234,7 @@ internal static class IdleConnectionsBenchmark
         }
     }
 
-    private sealed record Options(int Count, bool Tls, bool Client, int Port)
+    private sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge)
     {
         public static Options Parse(string[] args)
         {
@@ -237,6 +242,7 @@ internal static class IdleConnectionsBenchmark
             var tls = false;
             var client = false;
             var port = 0;
+            var edge = false;
             for (var i = 0; i < args.Length; i++)
             {
                 switch (args[i])
@@ -252,14 +258,17 @@ internal static class IdleConnectionsBenchmark
                     case "--client":
                         client = true;
                         break;
+                    case "--edge":
+                        edge = true;
+                        break;
                     case "--port":
                         port = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
                     default:
-                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls)");
+                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls, --edge)");
                 }
             }
-            return new Options(count, tls, client, port);
+            return new Options(count, tls, client, port, edge);
         }
     }
 
