@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConnMgr.Core.Storage;
 using ConnMgr.Diagnostics;
 using ConnMgr.Edge;
 using ConnMgr.Hosting;
@@ -56,6 +57,40 @@ public sealed class EdgeServiceTests
             }
             Assert.That(server.Sessions, Is.Empty);
             Assert.That(stopwatch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3 + 5)), "Edge:ShutdownDrainSeconds plus the host's margin");
+        }
+        finally
+        {
+            await daemon.DisposeAsync();
+        }
+    }
+
+    [Test]
+    public async Task The_all_in_one_daemon_serves_its_own_users_through_the_edge_and_the_embedded_core()
+    {
+        var daemon = await TestDaemon.StartAsync(["--Xmpp:Domain=example.com"]);
+        try
+        {
+            // As `connmgr user add` does, on the running daemon's store.
+            await using (var store = XmppStore.Open(daemon.DataDirectory))
+            {
+                Assert.That(await store.AddUserAsync("alice", "secret"), Is.True);
+                Assert.That(await store.AddUserAsync("bob", "secret"), Is.True);
+            }
+            await daemon.Get<ReadinessGate>().Ready.WaitAsync(XmppTestClient.Timeout);
+
+            await using var alice = await XmppTestClient.ConnectAsync(daemon.Endpoint(EdgeService.ClientPortKey));
+            var features = await alice.OpenStreamAsync();
+            Assert.That(features, Is.EqualTo("<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"),
+                "Core:RequireClientTls (default true): STARTTLS alone");
+            await alice.StartTlsAsync();
+            await alice.OpenStreamAsync();
+            await alice.AuthenticateAsync("alice", "secret");
+            Assert.That(await alice.BindAsync("phone"), Is.EqualTo("alice@example.com/phone"));
+
+            await using var bob = await XmppTestClient.ConnectAsync(daemon.Endpoint(EdgeService.DirectTlsPortKey), directTls: true);
+            await bob.LoginAsync("bob", resource: "desk");
+            await EdgeHarness.ExchangeAsync(alice, bob, "through-the-embedded-core");
+            await EdgeHarness.ExchangeAsync(bob, alice, "and-back");
         }
         finally
         {
