@@ -64,9 +64,11 @@ internal sealed partial class ClientStream
         if (_connection.PendingOutputBytes + stanza.Length > _handler.Settings.MaxPendingOutputBytes - StreamSettings.OutputReserveBytes)
         {
             StreamLog.OutputCapReached(_handler.Logger, _connection.Id, _handler.Settings.MaxPendingOutputBytes);
+            // <failed/> first: the loop, once woken, closes the session, and the core only takes
+            // a failed message for a session it still has (spec 5.5).
+            ReturnUndelivered(stanza, kind);
             RequestClose(new CloseRequest(StreamErrorCondition.PolicyViolation, CloseReason.OutputOverflow,
                 "too much data waiting for you to read it (Edge:MaxPendingOutputBytes)"));
-            ReturnUndelivered(stanza, kind);
             return;
         }
         if (!_connection.TryWrite(stanza))

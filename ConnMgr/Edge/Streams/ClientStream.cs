@@ -199,7 +199,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
                             WriteClosing(Volatile.Read(ref _closeRequest)!);
                             return;
                         }
-                        if (!await _connection.UpgradeToTlsAsync(StreamWire.Proceed.ToArray(), stopping))
+                        if (!await _connection.UpgradeToTlsAsync(StreamWire.Proceed, stopping))
                         {
                             return;
                         }

@@ -13,8 +13,8 @@ internal static class StreamWire
     /// <summary>The id of the edge's idle pings (XEP-0199); the client's answer to it stays on the edge.</summary>
     public const string PingId = "connmgr-idle-ping";
 
-    /// <summary>RFC 6120 5.4.2.3: go ahead with the TLS handshake.</summary>
-    public static ReadOnlySpan<byte> Proceed => "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"u8;
+    /// <summary>RFC 6120 5.4.2.3: go ahead with the TLS handshake (memory, for the transport's STARTTLS hand-over).</summary>
+    public static ReadOnlyMemory<byte> Proceed { get; } = "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"u8.ToArray();
 
     /// <summary>RFC 6120 5.4.2.2: STARTTLS cannot proceed; the stream is closed after it.</summary>
     public static ReadOnlySpan<byte> TlsFailure => "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"u8;
