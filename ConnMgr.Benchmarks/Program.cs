@@ -1,9 +1,27 @@
 using BenchmarkDotNet.Running;
+using ConnMgr.Benchmarks.Load;
+using ConnMgr.Benchmarks.Memory;
 
 namespace ConnMgr.Benchmarks;
 
 // In a namespace: the daemon's top-level Program (global namespace) is visible here through InternalsVisibleTo.
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    // `load [options]` runs the XMPP load generator, `idle-memory` the idle-connection memory
+    // measurement (it restarts itself with the same verb for its client side); anything else
+    // goes to BenchmarkDotNet.
+    public static async Task<int> Main(string[] args)
+    {
+        switch (args)
+        {
+            case ["load", ..]:
+                LoadCommand.ConfigureThreadPool();
+                return await LoadCommand.RunAsync(args[1..]);
+            case ["idle-memory", ..]:
+                return IdleConnectionsBenchmark.Run(args);
+            default:
+                BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+                return 0;
+        }
+    }
 }

@@ -20,10 +20,16 @@ namespace ConnMgr.Protocol.Xml;
 /// never consumes an unfinished frame.
 /// </para>
 /// <para>
-/// Memory: the scanner holds a few fields. While it is inside an element it rents one <c>int[]</c> from
-/// <see cref="ArrayPool{T}"/> for the open-tag stack, the attributes of the current start tag and the
-/// in-scope prefix declarations, and returns it when the top-level element ends; an idle stream holds no
-/// buffer.
+/// Memory: the scanner holds a few fields (about 100 bytes). Inside an element it rents one <c>int[]</c>
+/// from <see cref="ArrayPool{T}"/> for the open-tag stack, the attributes of the current start tag and the
+/// in-scope prefix declarations. It keeps the array for the next element of the same read and returns it
+/// whenever it runs out of input between elements (the caller is then about to wait for data), on an error
+/// and on <see cref="Restart"/>: an idle stream holds no buffer.
+/// </para>
+/// <para>
+/// Frames: whitespace between top-level elements is reported as soon as it arrives, so one run may come as
+/// several frames. The prolog (byte order mark, XML declaration, whitespace) belongs to the header frame.
+/// After the stream's end tag only whitespace may follow.
 /// </para>
 /// <para>Error conditions (RFC 6120 4.9.3), chosen as Prosody and ejabberd answer the same input:</para>
 /// <list type="bullet">
@@ -40,7 +46,7 @@ namespace ConnMgr.Protocol.Xml;
 /// recognised, before the rest of their syntax is read.</item>
 /// <item><c>bad-namespace-prefix</c>: a prefix on an element or attribute that is not declared on it, on an
 /// ancestor inside the top-level element, or on the stream header (also the reserved <c>xmlns</c> prefix
-/// on an element).</item>
+/// on an element, and an undeclared prefix on the stream element itself).</item>
 /// <item><c>invalid-namespace</c>: a first element that is not <c>stream</c> in
 /// <c>http://etherx.jabber.org/streams</c>, or a header whose default namespace is missing or not
 /// <see cref="XmlScannerOptions.ContentNamespace"/> (RFC 6120 4.8.1, 4.8.2).</item>
@@ -69,6 +75,7 @@ public sealed class XmppStreamScanner
 
     private static ReadOnlySpan<byte> XmlNamespaceUtf8 => "http://www.w3.org/XML/1998/namespace"u8;
     private static ReadOnlySpan<byte> XmlnsNamespaceUtf8 => "http://www.w3.org/2000/xmlns/"u8;
+    private static ReadOnlySpan<byte> W3cPrefixUtf8 => "http://www.w3.org/"u8;
     private static ReadOnlySpan<byte> StreamNamespaceUtf8 => "http://etherx.jabber.org/streams"u8;
     private static ReadOnlySpan<byte> CdataOpening => "CDATA["u8;
     private static ReadOnlySpan<byte> XmlTarget => "xml"u8;
@@ -439,6 +446,16 @@ public sealed class XmppStreamScanner
                 case State.InTag:
                     if (XmlChars.IsSpace(b))
                     {
+                        var after = TakePlainAttributes(ref input, i);
+                        if (after > i)
+                        {
+                            i = after;
+                            _state = State.AfterAttrValue;
+                            if (i == span.Length)
+                                continue;
+                            b = span[i];
+                            goto case State.AfterAttrValue;
+                        }
                         i = SkipSpaces(span, i + 1);
                         if (i == span.Length)
                             continue;
@@ -958,6 +975,52 @@ public sealed class XmppStreamScanner
     }
 
     /// <summary>
+    /// From whitespace at <c>span[i]</c> inside a start tag, takes as many attributes of the plain form
+    /// <c> name='value'</c> as the span holds (ASCII name without a colon, no space around '=', a value
+    /// without references or bytes outside printable ASCII) and records them. Returns the index after the
+    /// last value taken, or <paramref name="i"/> if none: anything else is left to the state machine, which
+    /// resumes at an attribute boundary either way.
+    /// </summary>
+    private int TakePlainAttributes(ref Input input, int i)
+    {
+        var span = input.Span;
+        var s = _scratch!;
+        var count = _attrCount;
+        var maxCount = _options.MaxAttributes;
+        var maxName = _options.MaxNameLength;
+        var record = AttrBase + count * AttrFields;
+        var taken = i;
+        while (count < maxCount)
+        {
+            var name = SkipSpaces(span, taken);
+            if (name == taken || name >= span.Length)
+                break;
+            var end = AsciiNameEnd(span, name);
+            if (end < 0 || end + 1 >= span.Length || span[end] != (byte)'=' || end - name > maxName)
+                break;
+            var quote = span[end + 1];
+            if (quote is not ((byte)'"' or (byte)'\''))
+                break;
+            var value = end + 2;
+            var close = XmlChars.IndexOfSpecial(span, value, quote, (byte)'<', (byte)'&');
+            if (close < 0 || span[close] != quote)
+                break;
+            var length = end - name;
+            s[record] = input.Base + name;
+            s[record + 1] = length;
+            s[record + 2] = -1;
+            s[record + 3] = input.Base + value;
+            s[record + 4] = close - value;
+            s[record + 5] = (length & 0xFFFF) | (span[name] << 16) | (span[end - 1] << 24);
+            record += AttrFields;
+            count++;
+            taken = close + 1;
+        }
+        _attrCount = count;
+        return taken;
+    }
+
+    /// <summary>
     /// The end of an ASCII name without a colon starting at <c>span[i]</c>, if it ends inside the span (the
     /// common case); -1 if the general <see cref="ScanName"/> must decide (colon, non-ASCII, span end, or
     /// not a name at all).
@@ -1330,6 +1393,10 @@ public sealed class XmppStreamScanner
         var s = _scratch!;
         // A value shorter than both reserved URIs cannot decode to either: references only shrink a value.
         if (s[record + 4] < XmlnsNamespaceUtf8.Length)
+            return true;
+        // Nor can one whose first bytes, free of references, differ from the prefix both reserved URIs share.
+        if (TryGetContiguous(ref input, s[record + 3], W3cPrefixUtf8.Length, out var head)
+            && !head.Contains((byte)'&') && !head.SequenceEqual(W3cPrefixUtf8))
             return true;
         byte[]? rented = null;
         var uri = Value(ref input, s[record + 3], s[record + 4], ref rented);

@@ -36,11 +36,12 @@ public class SystemdNotifierTests
     {
         var settings = new SystemdSettings(_socketPath, TimeSpan.FromMilliseconds(20));
         TestDaemon daemon = await TestDaemon.StartAsync(extra: (services, _) => services.AddSingleton(settings));
-        int port;
+        int httpPort, corePort;
         var messages = new List<string>();
         try
         {
-            port = daemon.Endpoint("Edge:HttpPort").Port;
+            httpPort = daemon.Endpoint("Edge:HttpPort").Port;
+            corePort = daemon.Endpoint("Core:Port").Port;
             messages.Add(await Receive());
             while (!messages.Any(m => m.StartsWith("READY=1", StringComparison.Ordinal)) || !messages.Contains("WATCHDOG=1"))
             {
@@ -60,7 +61,7 @@ public class SystemdNotifierTests
         {
             Assert.That(messages[0], Is.EqualTo("STATUS=starting"));
             Assert.That(messages.Where(m => m.StartsWith("READY=1", StringComparison.Ordinal)),
-                Is.EqualTo(new[] { $"READY=1\nSTATUS=ready; listening: Edge:HttpPort 127.0.0.1:{port}" }));
+                Is.EqualTo(new[] { $"READY=1\nSTATUS=ready; listening: Core:Port 127.0.0.1:{corePort}, Edge:HttpPort 127.0.0.1:{httpPort}" }));
             Assert.That(messages[^1], Is.EqualTo("STOPPING=1\nSTATUS=stopping: draining connections"));
         });
     }

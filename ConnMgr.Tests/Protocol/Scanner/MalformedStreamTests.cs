@@ -82,6 +82,8 @@ public sealed class MalformedStreamTests
         yield return Case("UnquotedAttribute", NotWellFormed, "<message to=juliet@example.com/>");
         yield return Case("LessThanInAttribute", NotWellFormed, "<message id='a<b'/>");
         yield return Case("DuplicateAttribute", NotWellFormed, "<message id='a' type='chat' id='b'/>");
+        yield return Case("DuplicateAttributeAroundIrregularOne", NotWellFormed, "<message a='1' b = '2' a='3'/>");
+        yield return Case("DuplicateAttributeFirstAndLast", NotWellFormed, "<message a='1' b='2' c='3' d='4' e='5' a='6'/>");
         yield return Case("DuplicateAttributeNested", NotWellFormed, "<message><body xml:lang='en' xml:lang='de'>x</body></message>");
         yield return Case("DuplicateExpandedName", NotWellFormed, "<message xmlns:a='urn:x' xmlns:b='urn:x' a:foo='1' b:foo='2'/>");
         yield return Case("DuplicateExpandedNameViaHeaderPrefix", NotWellFormed, "<message xmlns:s='http://etherx.jabber.org/streams' s:foo='1' stream:foo='2'/>");

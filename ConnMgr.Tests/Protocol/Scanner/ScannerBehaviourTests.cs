@@ -130,6 +130,19 @@ public sealed class ScannerBehaviourTests
     }
 
     [Test]
+    public void AScannerIsSmall()
+    {
+        // Idle connections are the common case (design target: about 6 KiB per idle connection in all).
+        var options = XmlScannerOptions.Client;
+        _ = new XmppStreamScanner(options);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var scanner = new XmppStreamScanner(options);
+        var size = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(size, Is.LessThanOrEqualTo(128));
+        GC.KeepAlive(scanner);
+    }
+
+    [Test]
     public void FramesAreSlicesOfTheCallersBuffer()
     {
         var input = Utf8(Header + "<message><body>hi</body></message>");

@@ -115,6 +115,9 @@ public sealed class ValidStreamTests
         yield return Case("DeepButWithinLimit", string.Concat(Enumerable.Repeat("<a>", 48)) + string.Concat(Enumerable.Repeat("</a>", 48)));
         yield return Case("ManyAttributesWithinLimit", "<m " + string.Join(" ", Enumerable.Range(0, 64).Select(i => $"a{i}='{i}'")) + "/>");
         yield return Case("NamesWithDotsDashesDigits", "<a.b-c_d1 e.f-g_h2='1'/>");
+        // Plain name='value' attributes take a fast path; each irregular one here leaves it and comes back.
+        yield return Case("PlainAndIrregularAttributesMixed", "<message xmlns:p='urn:p' a='1' p:b='2' c = '3' d=\"&amp;\" e='x&#9;y' f='t\tab' g='\u00E9' h='4' i\n=\n'5'/>");
+        yield return Case("AttributeValuesWithLineBreaks", "<m a='line1\nline2' b=\"x\r\ny\" c='z'/>");
     }
 
     [TestCaseSource(nameof(ValidStanzas))]

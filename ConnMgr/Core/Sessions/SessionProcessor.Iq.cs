@@ -1,3 +1,4 @@
+using ConnMgr.Buffers;
 using System.Security.Cryptography;
 using ConnMgr.Core.Stanzas;
 using ConnMgr.Protocol;

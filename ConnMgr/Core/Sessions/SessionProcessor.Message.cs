@@ -1,4 +1,5 @@
 using System.Text;
+using ConnMgr.Buffers;
 using ConnMgr.Core.Stanzas;
 using ConnMgr.Core.Storage;
 using ConnMgr.Protocol;

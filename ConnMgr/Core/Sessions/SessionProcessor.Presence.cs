@@ -1,3 +1,4 @@
+using ConnMgr.Buffers;
 using System.Globalization;
 using ConnMgr.Core.Stanzas;
 using ConnMgr.Core.Storage;

@@ -1,3 +1,4 @@
+using ConnMgr.Buffers;
 using ConnMgr.Core.Stanzas;
 using ConnMgr.Core.Storage;
 using ConnMgr.Protocol;

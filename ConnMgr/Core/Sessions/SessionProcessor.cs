@@ -1,3 +1,4 @@
+using ConnMgr.Buffers;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;

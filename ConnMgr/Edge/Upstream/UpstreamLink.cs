@@ -1,3 +1,4 @@
+using ConnMgr.Buffers;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Security;
