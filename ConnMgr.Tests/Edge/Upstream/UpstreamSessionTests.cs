@@ -167,7 +167,8 @@ public sealed class UpstreamSessionTests
         await server.CloseSessionAsync(session.StreamId);
 
         await owner.WaitForEventAsync("closed");
-        var closeIq = server.SentFrames.Single(f => f.Text.Contains("<close/>") && f.Text.StartsWith("<iq"));
+        // First: the server's close precedes its result for our own close, which may already be there.
+        var closeIq = server.SentFrames.First(f => f.Text.Contains("<close/>") && f.Text.StartsWith("<iq"));
         var closeId = System.Xml.Linq.XElement.Parse(closeIq.Text).Attribute("id")!.Value;
         await server.WaitForAsync(s => s.ReceivedElements.Any(e => e.Name == "iq" && e.Attr("type") == "result" && e.Attr("id") == closeId),
             description: "a result for the server's close");

@@ -56,4 +56,10 @@ internal enum CloseReason : byte
 
     /// <summary>A bug on our side: the connection handler threw.</summary>
     InternalError,
+
+    /// <summary>The core ended the client's session: its close, a stream error, or a session it no longer knows (spec 5.4, 6.1.3).</summary>
+    CoreClosed,
+
+    /// <summary>The core refused to create the client's session (Openfire: the client's address is blocked, spec 5.2).</summary>
+    CoreRefused,
 }
