@@ -257,6 +257,10 @@ public class ImTests
         await high.ExpectMessageAsync("news");
         await low.ExpectMessageAsync("news");
 
+        // Not in prepared form: the general path prepares it (RFC 7622) and delivers all the same.
+        await sender.SendAsync("<message to='Bob@LocalHost/low' type='chat'><body>case-folded</body></message>");
+        await low.ExpectMessageAsync("case-folded");
+
         await sender.SendAsync("<message to='bob@localhost/gone' type='chat'><body>fallback</body></message>");
         await high.ExpectMessageAsync("fallback");
     }

@@ -6,7 +6,9 @@ namespace ConnMgr.Buffers;
 /// An <see cref="IBufferWriter{T}"/> over arrays rented from <see cref="ArrayPool{T}.Shared"/>.
 /// Two uses: a stanza rendered once and then written to several routes or handed to the store
 /// (create, write, dispose), and a link read loop's scratch buffer (one per link, reused with
-/// <see cref="Reset"/>, never shared between threads).
+/// <see cref="Reset"/>, never shared between threads). <see cref="Rent"/> serves the first use
+/// on the relay path: it reuses one instance per thread with its array, so rendering a stanza
+/// allocates nothing; disposing hands it back.
 /// </summary>
 internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 {
@@ -15,12 +17,43 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     private const int RetainBytes = 64 * 1024;
     private const int MinimumRent = 512;
 
+    /// <summary>A rented writer keeps its array across uses up to this size; 16 KiB covers nearly every stanza.</summary>
+    private const int MaxCachedBytes = 16 * 1024;
+
+    [ThreadStatic]
+    private static PooledBufferWriter? t_cached;
+
+    private readonly bool _rented;
     private byte[] _buffer;
     private int _written;
 
     /// <param name="initialSize">Bytes to rent at once; 0 rents on first write.</param>
     public PooledBufferWriter(int initialSize = 0)
         => _buffer = initialSize > 0 ? ArrayPool<byte>.Shared.Rent(Math.Max(initialSize, MinimumRent)) : [];
+
+    private PooledBufferWriter(int initialSize, bool rented)
+        : this(initialSize)
+        => _rented = rented;
+
+    /// <summary>
+    /// An empty writer with room for at least <paramref name="sizeHint"/> bytes, this thread's
+    /// cached one when it has it. Use it in a <c>using</c> and never after the dispose.
+    /// </summary>
+    public static PooledBufferWriter Rent(int sizeHint = MinimumRent)
+    {
+        var writer = t_cached;
+        if (writer is null)
+        {
+            return new PooledBufferWriter(sizeHint, rented: true);
+        }
+        t_cached = null;
+        if (writer._buffer.Length < sizeHint)
+        {
+            writer.ReturnBuffer();
+            writer._buffer = ArrayPool<byte>.Shared.Rent(Math.Max(sizeHint, MinimumRent));
+        }
+        return writer;
+    }
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
 
@@ -61,6 +94,19 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     public void Dispose()
     {
         _written = 0;
+        if (_rented)
+        {
+            if (_buffer.Length > MaxCachedBytes)
+            {
+                ReturnBuffer();
+            }
+            // Possibly on another thread than the renter's, after an await: that thread keeps it.
+            if (t_cached is null)
+            {
+                t_cached = this;
+                return;
+            }
+        }
         ReturnBuffer();
     }
 

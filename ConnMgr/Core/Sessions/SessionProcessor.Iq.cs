@@ -148,7 +148,7 @@ internal sealed partial class SessionProcessor
             return;
         }
         var iq = new XmlElementReader(bytes, s_clientScope);
-        using var buffer = new PooledBufferWriter(bytes.Length + 128);
+        using var buffer = PooledBufferWriter.Rent(bytes.Length + 128);
         StanzaWriting.WriteStamped(buffer, iq, session.Jid!.ToString(), to: null);
         Deliver(target, buffer.WrittenSpan);
     }

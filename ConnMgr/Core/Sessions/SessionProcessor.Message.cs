@@ -1,3 +1,4 @@
+using System.Text;
 using ConnMgr.Buffers;
 using ConnMgr.Core.Stanzas;
 using ConnMgr.Core.Storage;
@@ -37,6 +38,10 @@ internal sealed partial class SessionProcessor
                 ReplyError(session, bytes.Span, StanzaErrorCondition.BadRequest);
                 return;
             }
+            if (type is MessageType.Chat or MessageType.Normal or MessageType.Headline && TryDeliverDirectly(session, message, type))
+            {
+                return;
+            }
             if (!TryGetJid(message, "to"u8, out to, out var present) && present)
             {
                 ReplyError(session, bytes.Span, StanzaErrorCondition.JidMalformed);
@@ -58,7 +63,7 @@ internal sealed partial class SessionProcessor
             return;
         }
 
-        using var stamped = new PooledBufferWriter(bytes.Length + 128);
+        using var stamped = PooledBufferWriter.Rent(bytes.Length + 128);
         StanzaWriting.WriteStamped(stamped, new XmlElementReader(bytes.Span, s_clientScope), session.Jid!.ToString(), to: null);
         var account = _registry.FindAccount(to.Local);
 
@@ -111,6 +116,49 @@ internal sealed partial class SessionProcessor
         {
             ReplyError(session, bytes.Span, StanzaErrorCondition.ServiceUnavailable);
         }
+    }
+
+    /// <summary>
+    /// The relay fast path, without building a <see cref="Jid"/>: when <c>to</c> is plain ASCII
+    /// already in prepared form (a valid JID with no upper case in its localpart, no escapes) in
+    /// this domain, and a resource it names is connected or the user has an available resource,
+    /// the stamped message is delivered here. False sends the message down the general path,
+    /// which also handles every error and offline storage.
+    /// </summary>
+    private bool TryDeliverDirectly(ClientSession session, scoped in XmlElementReader message, MessageType type)
+    {
+        if (!message.TryGetAttribute("to"u8, out var to) || to.Length > 512 || !Ascii.IsValid(to)
+            || to.IndexOf((byte)'&') >= 0 || !Jid.IsValid(to))
+        {
+            return false;
+        }
+        var slash = to.IndexOf((byte)'/');
+        var head = slash < 0 ? to : to[..slash];
+        var at = head.IndexOf((byte)'@');
+        if (at <= 0 || head[..at].IndexOfAnyInRange((byte)'A', (byte)'Z') >= 0 || !Ascii.Equals(head[(at + 1)..], _domain))
+        {
+            return false;
+        }
+        Span<char> chars = stackalloc char[to.Length];
+        Ascii.ToUtf16(to, chars, out _);
+        var account = _registry.FindAccount(chars[..at]);
+        if (account is null)
+        {
+            return false;
+        }
+        var target = slash < 0 ? null : account.FindResource(chars[(slash + 1)..]);
+        if (slash >= 0 && target is null)
+        {
+            return false;
+        }
+        using var stamped = PooledBufferWriter.Rent(message.Raw.Length + 128);
+        StanzaWriting.WriteStamped(stamped, message, session.Jid!.ToString(), to: null);
+        if (target is not null)
+        {
+            Deliver(target, stamped.WrittenSpan);
+            return true;
+        }
+        return DeliverToBareJid(account, stamped.WrittenSpan, highestOnly: type != MessageType.Headline);
     }
 
     /// <summary>

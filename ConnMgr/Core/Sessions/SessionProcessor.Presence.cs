@@ -126,7 +126,7 @@ internal sealed partial class SessionProcessor
         var account = session.Account!;
         var initial = session.Presence is null;
         byte[] stamped;
-        using (var buffer = new PooledBufferWriter(bytes.Length + 128))
+        using (var buffer = PooledBufferWriter.Rent(bytes.Length + 128))
         {
             StanzaWriting.WriteStampedWithoutTo(buffer, new XmlElementReader(bytes.Span, s_clientScope), session.Jid!.ToString());
             stamped = buffer.WrittenSpan.ToArray();
@@ -188,7 +188,7 @@ internal sealed partial class SessionProcessor
             var messages = await _store.TakeOfflineAsync(user, OfflineBatch);
             foreach (var message in messages)
             {
-                using var buffer = new PooledBufferWriter(message.Stanza.Length + 128);
+                using var buffer = PooledBufferWriter.Rent(message.Stanza.Length + 128);
                 StanzaWriting.WriteWithDelay(buffer, new XmlElementReader(message.Stanza.Span, s_clientScope), _domain, message.Stamp);
                 Deliver(session, buffer.WrittenSpan);
             }
@@ -202,7 +202,7 @@ internal sealed partial class SessionProcessor
     private Task BroadcastUnavailableAsync(ClientSession session, ReadOnlyMemory<byte> bytes)
     {
         byte[] stamped;
-        using (var buffer = new PooledBufferWriter(bytes.Length + 128))
+        using (var buffer = PooledBufferWriter.Rent(bytes.Length + 128))
         {
             StanzaWriting.WriteStampedWithoutTo(buffer, new XmlElementReader(bytes.Span, s_clientScope), session.Jid!.ToString());
             stamped = buffer.WrittenSpan.ToArray();
@@ -217,7 +217,7 @@ internal sealed partial class SessionProcessor
         {
             return Task.CompletedTask;
         }
-        using var buffer = new PooledBufferWriter(256);
+        using var buffer = PooledBufferWriter.Rent(256);
         WritePresence(buffer, session.Jid!.ToString(), null, "unavailable"u8);
         return BroadcastUnavailableAsync(session, buffer.WrittenSpan.ToArray());
     }
@@ -276,7 +276,7 @@ internal sealed partial class SessionProcessor
 
     private void RouteDirected(ClientSession session, ReadOnlySpan<byte> bytes, Jid to)
     {
-        using var buffer = new PooledBufferWriter(bytes.Length + 128);
+        using var buffer = PooledBufferWriter.Rent(bytes.Length + 128);
         StanzaWriting.WriteStamped(buffer, new XmlElementReader(bytes, s_clientScope), session.Jid!.ToString(), to: null);
         RouteDirectedStamped(buffer.WrittenSpan, to);
     }
@@ -568,7 +568,7 @@ internal sealed partial class SessionProcessor
     /// </summary>
     private void DeliverSubscriptionStanza(UserAccount recipient, UserAccount sender, ReadOnlyMemory<byte>? original, ReadOnlySpan<byte> type)
     {
-        using var buffer = new PooledBufferWriter(original?.Length + 128 ?? 256);
+        using var buffer = PooledBufferWriter.Rent(original?.Length + 128 ?? 256);
         if (original is { } bytes)
         {
             StanzaWriting.WriteStamped(buffer, new XmlElementReader(bytes.Span, s_clientScope), sender.BareJidText, recipient.BareJidText);
@@ -595,7 +595,7 @@ internal sealed partial class SessionProcessor
             {
                 continue;
             }
-            using var buffer = new PooledBufferWriter(256);
+            using var buffer = PooledBufferWriter.Rent(256);
             WritePresence(buffer, resource.Jid!.ToString(), watcher.BareJidText, "unavailable"u8);
             SendPresenceTo(buffer.WrittenSpan, watcher, watcher.BareJidText, alreadyAddressed: true);
         }
@@ -631,7 +631,7 @@ internal sealed partial class SessionProcessor
                 }
                 if (!alreadyAddressed && buffer is null)
                 {
-                    buffer = new PooledBufferWriter(stanza.Length + 128);
+                    buffer = PooledBufferWriter.Rent(stanza.Length + 128);
                     StanzaWriting.WriteAddressed(buffer, new XmlElementReader(stanza, s_clientScope), to);
                 }
                 Deliver(resource, buffer is null ? stanza : buffer.WrittenSpan);
@@ -645,7 +645,7 @@ internal sealed partial class SessionProcessor
 
     private void DeliverAddressed(ClientSession target, ReadOnlySpan<byte> stanza, string to)
     {
-        using var buffer = new PooledBufferWriter(stanza.Length + 128);
+        using var buffer = PooledBufferWriter.Rent(stanza.Length + 128);
         StanzaWriting.WriteAddressed(buffer, new XmlElementReader(stanza, s_clientScope), to);
         Deliver(target, buffer.WrittenSpan);
     }

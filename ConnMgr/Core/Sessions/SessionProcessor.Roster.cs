@@ -243,7 +243,7 @@ internal sealed partial class SessionProcessor
         {
             return;
         }
-        using var query = new PooledBufferWriter(256);
+        using var query = PooledBufferWriter.Rent(256);
         {
             var writer = new XmlBufferWriter(query);
             writer.StartElement("query"u8, XmppNamespaces.Roster);

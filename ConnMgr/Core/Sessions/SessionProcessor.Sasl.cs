@@ -240,7 +240,7 @@ internal sealed partial class SessionProcessor
 
     private void SendSaslFailure(ClientSession session, SaslFailure failure)
     {
-        using var buffer = new PooledBufferWriter(128);
+        using var buffer = PooledBufferWriter.Rent(128);
         var writer = new XmlBufferWriter(buffer);
         writer.StartElement("failure"u8, XmppNamespaces.Sasl);
         writer.StartElement(System.Text.Encoding.ASCII.GetBytes(failure.ToElementName()));
@@ -252,7 +252,7 @@ internal sealed partial class SessionProcessor
     /// <summary><c>&lt;challenge/&gt;</c> or <c>&lt;success/&gt;</c>: empty without data, else base64 ("=" for zero bytes, RFC 6120 6.4.2).</summary>
     private void SendSasl(ClientSession session, ReadOnlySpan<byte> name, byte[]? data)
     {
-        using var buffer = new PooledBufferWriter(256);
+        using var buffer = PooledBufferWriter.Rent(256);
         var writer = new XmlBufferWriter(buffer);
         writer.StartElement(name, XmppNamespaces.Sasl);
         if (data is not null)

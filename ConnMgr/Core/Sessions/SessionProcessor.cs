@@ -120,7 +120,7 @@ internal sealed partial class SessionProcessor
 
             if (request.Error != StreamErrorCondition.None)
             {
-                using var error = new PooledBufferWriter(256);
+                using var error = PooledBufferWriter.Rent(256);
                 XmppElements.WriteStreamError(error, request.Error, request.Text, includeStreamNamespaceDeclaration: true);
                 DeliverRawText(session, error.WrittenSpan);
             }
@@ -278,7 +278,7 @@ internal sealed partial class SessionProcessor
     /// <summary>Renders into a pooled buffer, writes to the client, returns the buffer.</summary>
     private void DeliverRendered<TState>(ClientSession target, TState state, RenderAction<TState> render)
     {
-        using var buffer = new PooledBufferWriter();
+        using var buffer = PooledBufferWriter.Rent();
         render(buffer, state);
         Deliver(target, buffer.WrittenSpan);
     }
@@ -293,7 +293,7 @@ internal sealed partial class SessionProcessor
         {
             return;
         }
-        using var buffer = new PooledBufferWriter(stanzaBytes.Length + 256);
+        using var buffer = PooledBufferWriter.Rent(stanzaBytes.Length + 256);
         StanzaWriting.WriteErrorReply(buffer, stanza, SenderAddress(session), condition, includeContent, text);
         Deliver(session, buffer.WrittenSpan);
     }
