@@ -7,7 +7,6 @@ namespace ConnMgr.Tests.Interop;
 /// test runs one scenario script under slixmpp/ and asserts on its exit status
 /// and on what it observed.
 /// </summary>
-[Explicit("waiting for the edge and core")]
 public sealed class SlixmppInteropTests : InteropFixture
 {
     [SetUp]
@@ -44,7 +43,8 @@ public sealed class SlixmppInteropTests : InteropFixture
         Assert.Multiple(() =>
         {
             Assert.That(result.Flag("logged_in"), Is.False, result.ToString());
-            Assert.That(result.Texts("auth_failures"), Is.EqualTo(new[] { "not-authorized" }), result.ToString());
+            // One refusal per SCRAM mechanism slixmpp tries (it falls back from SHA-256 to SHA-1).
+            Assert.That(result.Texts("auth_failures"), Is.Not.Empty.And.All.EqualTo("not-authorized"), result.ToString());
         });
     }
 

@@ -8,7 +8,6 @@ namespace ConnMgr.Tests.Interop;
 /// against the daemon: SCRAM-SHA-1 over STARTTLS and over Direct TLS
 /// (XEP-0368), and chat with a slixmpp client through the same daemon.
 /// </summary>
-[Explicit("waiting for the edge and core")]
 public sealed class XmppJsInteropTests : InteropFixture
 {
     [SetUp]

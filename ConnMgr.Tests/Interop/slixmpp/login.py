@@ -20,7 +20,10 @@ async def scenario(args, observed):
         observed["auth_failures"] = client.auth_failures
         observed["mechanism"] = client.mechanism()
         check(not observed["logged_in"], "a wrong password was accepted")
-        check(client.auth_failures == ["not-authorized"],
+        # Slixmpp moves on to the next offered SCRAM mechanism after a failure,
+        # so a server offering SCRAM-SHA-256 and SCRAM-SHA-1 refuses it twice.
+        check(1 <= len(client.auth_failures) <= 2
+              and all(f == "not-authorized" for f in client.auth_failures),
               f"expected the SASL failure not-authorized, got {client.auth_failures}")
         return
 
