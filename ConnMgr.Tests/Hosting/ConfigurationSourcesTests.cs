@@ -41,6 +41,20 @@ public class ConfigurationSourcesTests
         });
     }
 
+    // The default CM name comes from the host name and must always be usable on the link (spec 3.2).
+    [TestCase("vm", "vm")]
+    [TestCase("Edge_Box-1", "edgebox-1")]
+    [TestCase("edge7.rack12.datacenter-north.chat.example.com", "edge7.rack12.datacenter-north.chat")]
+    [TestCase("a-very-long-single-label-host-name-for-a-cloud-vm-1234567890", "a-very-long-single-label-host-name-for-a")]
+    [TestCase("-.-", "connmgr")]
+    [TestCase("", "connmgr")]
+    public void The_default_edge_name_is_the_host_name_cut_to_what_the_link_accepts(string hostName, string expected)
+    {
+        string name = EdgeName.FromHostName(hostName);
+        Assert.That(name, Is.EqualTo(expected));
+        Assert.That(EdgeName.IsValid(name), Is.True, name);
+    }
+
     [Test, NonParallelizable]
     public void File_is_overridden_by_environment_which_is_overridden_by_arguments()
     {

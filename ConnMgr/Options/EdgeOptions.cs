@@ -1,4 +1,5 @@
 using System.Net;
+using ConnMgr.Protocol.Link;
 
 namespace ConnMgr.Options;
 
@@ -133,7 +134,7 @@ internal sealed class EdgeOptionsValidator(UnvalidatedOptions<CoreOptions> core)
     {
         if (!EdgeName.IsValid(o.Name))
         {
-            failures.Add($"{o.Key(nameof(o.Name))} must be 1 to 253 characters of a-z, 0-9, '.' and '-' (got \"{o.Name}\")");
+            failures.Add($"{o.Key(nameof(o.Name))} must be 1 to {StreamIdGenerator.MaxCmNameLength} characters of a-z, 0-9, '.' and '-', in dot-separated labels that neither are empty nor start or end with '-' (got \"{o.Name}\")");
         }
         IpAddress(failures, o, nameof(o.ListenAddress), o.ListenAddress);
         Port(failures, o, nameof(o.ClientPort), o.ClientPort);
@@ -192,44 +193,54 @@ internal sealed class EdgeOptionsValidator(UnvalidatedOptions<CoreOptions> core)
 }
 
 /// <summary>The default and the syntax of <see cref="EdgeOptions.Name"/>.</summary>
+/// <remarks>
+/// The name is the domain of the link JID and the prefix of every stream ID the edge makes, so it
+/// follows <see cref="StreamIdGenerator.IsValidCmName"/>: at most
+/// <see cref="StreamIdGenerator.MaxCmNameLength"/> characters of <c>[a-z0-9.-]</c> in host-name labels
+/// (spec 3.2, 5.1). A name checked here cannot fail later when the first link starts.
+/// </remarks>
 internal static class EdgeName
 {
     private const string Fallback = "connmgr";
-    private const int MaxLength = 253;
+
+    public static bool IsValid(string name) => StreamIdGenerator.IsValidCmName(name);
 
     /// <summary>
-    /// Only <c>[a-z0-9.-]</c>: the name becomes the domain part of the link JID,
-    /// and these characters need neither stringprep nor XML escaping (spec section 3.2).
+    /// The default: the host name lower-cased, without the characters a CM name cannot hold. A fully
+    /// qualified name too long for the limit keeps its leading labels (the host's own name comes first).
     /// </summary>
-    public static bool IsValid(string name)
-    {
-        if (name.Length == 0 || name.Length > MaxLength)
-        {
-            return false;
-        }
-        foreach (char c in name)
-        {
-            if (!IsAllowed(c))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
     public static string FromHostName(string hostName)
     {
-        var name = new System.Text.StringBuilder(hostName.Length);
-        foreach (char c in hostName.ToLowerInvariant())
+        var labels = new List<string>();
+        int length = 0;
+        foreach (string rawLabel in hostName.ToLowerInvariant().Split('.'))
         {
-            if (IsAllowed(c) && name.Length < MaxLength)
+            var label = new System.Text.StringBuilder(rawLabel.Length);
+            foreach (char c in rawLabel)
             {
-                name.Append(c);
+                if (char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')
+                {
+                    label.Append(c);
+                }
             }
+            string cleaned = label.ToString().Trim('-');
+            if (cleaned.Length == 0)
+            {
+                continue;
+            }
+            int added = labels.Count == 0 ? cleaned.Length : cleaned.Length + 1;
+            if (length + added > StreamIdGenerator.MaxCmNameLength)
+            {
+                if (labels.Count == 0)
+                {
+                    labels.Add(cleaned[..StreamIdGenerator.MaxCmNameLength].TrimEnd('-'));
+                }
+                break;
+            }
+            labels.Add(cleaned);
+            length += added;
         }
-        string result = name.ToString().Trim('.', '-');
-        return result.Length == 0 ? Fallback : result;
+        string result = string.Join('.', labels);
+        return StreamIdGenerator.IsValidCmName(result) ? result : Fallback;
     }
-
-    private static bool IsAllowed(char c) => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '.' || c == '-';
 }
