@@ -31,7 +31,7 @@ internal sealed class EdgeOptions : SectionOptions
     /// <summary>
     /// <c>Edge:Name</c>: this connection manager's name on the upstream links;
     /// link N presents itself as <c>NAME/link-N</c> (spec section 3.2). Characters
-    /// <c>a-z 0-9 . -</c> only, 1 to 253 of them, unique among the edges of one
+    /// <c>a-z 0-9 . -</c> only, 1 to 40 of them in host-name labels, unique among the edges of one
     /// core. Default: this machine's host name, lowercased, other characters
     /// dropped (<c>connmgr</c> if nothing is left).
     /// </summary>
