@@ -20,6 +20,8 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
 {
     public const string WebSocketPath = "/xmpp-websocket";
 
+    public const string BoshPath = "/http-bind";
+
     /// <summary>RFC 7395 3.1: the WebSocket subprotocol of XMPP.</summary>
     public const string SubProtocol = "xmpp";
 
@@ -54,6 +56,8 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         // No keep-alive pings: ManagedWebSocket would arm a timer per socket; the stream layer pings idle clients.
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.Map(WebSocketPath, AcceptWebSocketAsync);
+        app.MapGet("/.well-known/host-meta", context => WriteHostMetaAsync(context, json: false));
+        app.MapGet("/.well-known/host-meta.json", context => WriteHostMetaAsync(context, json: true));
     }
 
     public void OnHeartbeat(long timestamp)
@@ -172,6 +176,38 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
 
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
+    /// <summary>
+    /// XEP-0156 section 3: where this server's web transports are, as the client reached it
+    /// (its <c>Host</c>; <c>wss</c>/<c>https</c> over HTTPS or behind a local TLS proxy that says
+    /// <c>X-Forwarded-Proto: https</c>). Browsers fetch it from other origins: CORS allows any.
+    /// </summary>
+    private static Task WriteHostMetaAsync(HttpContext context, bool json)
+    {
+        var request = context.Request;
+        var peer = context.Connection.RemoteIpAddress;
+        var secure = request.IsHttps || (peer is not null && IPAddress.IsLoopback(Normalize(peer))
+            && string.Equals(request.Headers["X-Forwarded-Proto"].ToString(), "https", StringComparison.OrdinalIgnoreCase));
+        var host = request.Host.HasValue ? request.Host.Value : "localhost";
+        var webSocket = $"{(secure ? "wss" : "ws")}://{host}{WebSocketPath}";
+        var bosh = $"{(secure ? "https" : "http")}://{host}{BoshPath}";
+        context.Response.Headers.AccessControlAllowOrigin = "*";
+        if (json)
+        {
+            context.Response.ContentType = "application/json";
+            return context.Response.WriteAsync(System.Text.Json.JsonSerializer.Serialize(new HostMeta(
+            [
+                new HostMetaLink("urn:xmpp:alt-connections:websocket", webSocket),
+                new HostMetaLink("urn:xmpp:alt-connections:xbosh", bosh),
+            ]), HostMetaJsonContext.Default.HostMeta), context.RequestAborted);
+        }
+        context.Response.ContentType = "application/xrd+xml; charset=utf-8";
+        return context.Response.WriteAsync(
+            "<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n"
+            + $"  <Link rel='urn:xmpp:alt-connections:websocket' href='{Protocol.Xml.XmlEscaping.EscapeAttribute(webSocket)}'/>\n"
+            + $"  <Link rel='urn:xmpp:alt-connections:xbosh' href='{Protocol.Xml.XmlEscaping.EscapeAttribute(bosh)}'/>\n"
+            + "</XRD>\n", context.RequestAborted);
+    }
+
     private static Task RespondAsync(HttpContext context, int status, string text)
     {
         context.Response.StatusCode = status;
@@ -179,3 +215,13 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         return context.Response.WriteAsync(text, context.RequestAborted);
     }
 }
+
+/// <summary>XEP-0156 section 3.3: the JSON form of host-meta (RFC 6415 JRD).</summary>
+internal sealed record HostMeta([property: System.Text.Json.Serialization.JsonPropertyName("links")] IReadOnlyList<HostMetaLink> Links);
+
+internal sealed record HostMetaLink(
+    [property: System.Text.Json.Serialization.JsonPropertyName("rel")] string Rel,
+    [property: System.Text.Json.Serialization.JsonPropertyName("href")] string Href);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(HostMeta))]
+internal sealed partial class HostMetaJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
