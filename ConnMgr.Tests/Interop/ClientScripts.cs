@@ -61,6 +61,8 @@ internal static class ClientScripts
     public static Task<ScriptResult> RunXmppJsAsync(string script, string service, params string[] arguments) =>
         CompleteAsync(ChildProcess.Start(script, "node",
             [
+                // Node 20 has the WebSocket that xmpp.js's ws:// transport uses only behind this flag.
+                "--experimental-websocket",
                 Path.Combine(XmppJsDirectory, script),
                 "--service", service, "--domain", Domain,
                 "--timeout", ScenarioSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),

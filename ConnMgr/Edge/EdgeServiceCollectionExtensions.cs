@@ -1,4 +1,6 @@
 using ConnMgr.Diagnostics;
+using ConnMgr.Edge.Web;
+using ConnMgr.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -20,6 +22,7 @@ internal static class EdgeServiceCollectionExtensions
         services.AddSingleton<EdgeService>();
         services.Replace(ServiceDescriptor.Singleton<IUpstreamHealth>(provider => provider.GetRequiredService<EdgeService>()));
         services.AddHostedService(provider => provider.GetRequiredService<EdgeService>());
+        services.AddSingleton<IHttpEndpointContributor, WebEndpoints>();
         return services;
     }
 }

@@ -126,6 +126,28 @@ internal sealed class EdgeOptions : SectionOptions
     /// 0 to 300.
     /// </summary>
     public int ShutdownDrainSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// <c>Edge:HttpAllowedOrigins</c>: browser origins allowed to open a WebSocket
+    /// or BOSH session on <see cref="HttpPort"/>, comma-separated, each a scheme
+    /// and host with an optional port (<c>https://chat.example.com</c>). A
+    /// browser page from another origin gets 403; a client that sends no
+    /// <c>Origin</c> (not a browser) is always allowed. Default empty = any origin.
+    /// </summary>
+    public string HttpAllowedOrigins { get; set; } = "";
+
+    /// <summary>
+    /// <c>Edge:HttpCountsAsEncrypted</c>: web sessions on the plain
+    /// <see cref="HttpPort"/> count as encrypted (login allowed where TLS is
+    /// required) from any client address, for a TLS-terminating proxy on another
+    /// host. Default <c>false</c>: only sessions from loopback (a proxy on this
+    /// host) count as encrypted.
+    /// </summary>
+    public bool HttpCountsAsEncrypted { get; set; }
+
+    /// <summary><see cref="HttpAllowedOrigins"/> as a list (empty = any origin).</summary>
+    internal IReadOnlyList<string> AllowedOriginList =>
+        HttpAllowedOrigins.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }
 
 internal sealed class EdgeOptionsValidator(UnvalidatedOptions<CoreOptions> core) : SectionValidator<EdgeOptions>
@@ -154,12 +176,25 @@ internal sealed class EdgeOptionsValidator(UnvalidatedOptions<CoreOptions> core)
         }
         Range(failures, o, nameof(o.MaxPendingOutputBytes), o.MaxPendingOutputBytes, EdgeOptions.MinPendingOutputBytes, 1 << 30);
         Range(failures, o, nameof(o.ShutdownDrainSeconds), o.ShutdownDrainSeconds, 0, 300);
+        foreach (string origin in o.AllowedOriginList)
+        {
+            if (!IsOrigin(origin))
+            {
+                failures.Add($"{o.Key(nameof(o.HttpAllowedOrigins))} must list origins such as https://chat.example.com, separated by commas (got \"{origin}\")");
+            }
+        }
 
         if (o.Enabled)
         {
             CheckPortClashes(o, failures);
         }
     }
+
+    /// <summary>An origin as browsers send it (RFC 6454 6.1): http or https, a host, an optional port, no path.</summary>
+    private static bool IsOrigin(string origin) =>
+        Uri.TryCreate(origin, UriKind.Absolute, out Uri? uri)
+        && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+        && uri.AbsolutePath == "/" && !origin.EndsWith('/') && uri.Query.Length == 0 && uri.UserInfo.Length == 0;
 
     private void CheckPortClashes(EdgeOptions o, List<string> failures)
     {

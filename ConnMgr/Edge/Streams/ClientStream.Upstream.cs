@@ -95,7 +95,7 @@ internal sealed partial class ClientStream
         Interlocked.Or(ref _signals, PendingIqDoneSignal);
         if (Interlocked.Exchange(ref _established, 1) == 0)
         {
-            _handler.Metrics?.ConnectionEstablished(ClientStreamHandler.MetricsTransportOf(_connection));
+            _handler.Metrics?.ConnectionEstablished(_connection.MetricsTransport);
         }
     }
 
@@ -156,8 +156,12 @@ internal sealed partial class ClientStream
     /// from it (the answer, a stanza, a whitespace keepalive) proves it alive, and a client still
     /// silent after <see cref="StreamSettings.IdlePingGrace"/> is closed with <c>connection-timeout</c>.
     /// </summary>
-    public void OnHeartbeat(ClientConnection connection, long timestamp)
+    public void OnHeartbeat(ClientConnection connection, long timestamp) => OnHeartbeat(timestamp);
+
+    /// <summary>The heartbeat hook for any connection (a web session ticks its stream itself).</summary>
+    internal void OnHeartbeat(long timestamp)
     {
+        var connection = _connection;
         if (_handler.Metrics is { } metrics)
         {
             ReportCounters(metrics, final: false);

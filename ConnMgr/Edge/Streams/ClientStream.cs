@@ -40,7 +40,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
         XmppNamespaces.Client, [new KeyValuePair<string, string>("stream", XmppNamespaces.Stream)]);
 
     private readonly ClientStreamHandler _handler;
-    private readonly ClientConnection _connection;
+    private readonly IClientStreamConnection _connection;
     private readonly XmppStreamScanner _scanner;
     private UpstreamSession? _session;
     private CloseRequest? _closeRequest;
@@ -62,7 +62,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
     private int _established;
     private bool _hasExtraPrefixes;
 
-    public ClientStream(ClientStreamHandler handler, ClientConnection connection)
+    public ClientStream(ClientStreamHandler handler, IClientStreamConnection connection)
     {
         _handler = handler;
         _connection = connection;
@@ -92,7 +92,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
 
     public Task RunAsync(CancellationToken stopping)
     {
-        _handler.Metrics?.ConnectionOpened(ClientStreamHandler.MetricsTransportOf(_connection));
+        _handler.Metrics?.ConnectionOpened(_connection.MetricsTransport);
         _handler.WatchStopping(stopping);
         if (!TryTakeIpSlot())
         {
@@ -291,7 +291,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
     }
 
     /// <summary>Writes a stream header, an error and the stream end to a client turned away before its stream began.</summary>
-    internal static void WriteRefusal(ClientStreamHandler handler, ClientConnection connection, StreamErrorCondition condition, string text)
+    internal static void WriteRefusal(ClientStreamHandler handler, IClientStreamConnection connection, StreamErrorCondition condition, string text)
     {
         var output = connection.Output;
         WriteHeader(handler, output, handler.Pool.NewStreamId(), lang: null);
@@ -375,7 +375,7 @@ internal sealed partial class ClientStream : IUpstreamSessionOwner, IConnectionH
         if (_handler.Metrics is { } metrics)
         {
             ReportCounters(metrics, final: true);
-            metrics.ConnectionClosed(ClientStreamHandler.MetricsTransportOf(_connection), Volatile.Read(ref _established) != 0 ? ClientConnectionState.Established : ClientConnectionState.Negotiating,
+            metrics.ConnectionClosed(_connection.MetricsTransport, Volatile.Read(ref _established) != 0 ? ClientConnectionState.Established : ClientConnectionState.Negotiating,
                 ClientStreamHandler.ReasonName(reason));
         }
     }

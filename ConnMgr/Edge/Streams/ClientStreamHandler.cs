@@ -4,7 +4,6 @@ using ConnMgr.Edge.Upstream;
 using ConnMgr.Protocol;
 using ConnMgr.Protocol.Xml;
 using Microsoft.Extensions.Logging;
-using MetricsTransport = ConnMgr.Diagnostics.ClientTransport;
 
 namespace ConnMgr.Edge.Streams;
 
@@ -100,15 +99,13 @@ internal sealed class ClientStreamHandler : IClientConnectionHandler
     /// <summary>Over <c>Edge:MaxConnections</c>: a stream header and <c>resource-constraint</c> (RFC 6120 4.9.3.17), then the transport closes.</summary>
     public Task RejectAsync(ClientConnection connection, CancellationToken stopping)
     {
-        var transport = MetricsTransportOf(connection);
+        var transport = ((IClientStreamConnection)connection).MetricsTransport;
         Metrics?.ConnectionOpened(transport);
         ClientStream.WriteRefusal(this, connection, StreamErrorCondition.ResourceConstraint, "too many connections (Edge:MaxConnections)");
         Metrics?.ConnectionClosed(transport, ClientConnectionState.Negotiating, ReasonName(connection.CloseReason));
         return Task.CompletedTask;
     }
 
-    internal static MetricsTransport MetricsTransportOf(ClientConnection connection)
-        => connection.Transport == TransportKind.DirectTls ? MetricsTransport.Tls : MetricsTransport.Tcp;
 
     /// <summary>The enum value's name, cached: the metric label (a small fixed set, never built per call).</summary>
     internal static string ReasonName(CloseReason reason) => s_closeReasonNames[(int)reason];

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using ConnMgr.Edge.Streams;
 
 namespace ConnMgr.Edge.Transport;
 
@@ -31,7 +32,7 @@ namespace ConnMgr.Edge.Transport;
 /// <see cref="TransportSettings.CloseTimeout"/>, then the socket is closed. The first
 /// <see cref="CloseReason"/> recorded is the one kept.</para>
 /// </remarks>
-internal sealed partial class ClientConnection : IAsyncDisposable
+internal sealed partial class ClientConnection : IAsyncDisposable, IClientStreamConnection
 {
     private readonly ClientTransport _transport;
     private readonly Socket _socket;
@@ -93,6 +94,9 @@ internal sealed partial class ClientConnection : IAsyncDisposable
     public long Id { get; }
 
     public TransportKind Transport { get; }
+
+    Diagnostics.ClientTransport IClientStreamConnection.MetricsTransport
+        => Transport == TransportKind.DirectTls ? Diagnostics.ClientTransport.Tls : Diagnostics.ClientTransport.Tcp;
 
     /// <summary>The client's address: from the PROXY header when the listener expects one, else the peer's.</summary>
     public IPEndPoint RemoteEndPoint { get; private set; }
