@@ -48,7 +48,7 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
     public static void Print(string title, IReadOnlyList<IdleMemoryRun> runs)
     {
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"{title}, .NET {Environment.Version}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{title}, .NET {Environment.Version}, {(GCSettings.IsServerGC ? "server" : "workstation")} GC{Tuning()}");
         text.Append("per idle connection (KiB)".PadRight(LabelWidth));
         foreach (var run in runs)
         {
@@ -107,6 +107,22 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
             text.Append((double.IsNaN(v) ? "n/a" : v.ToString("F2", CultureInfo.InvariantCulture)).PadLeft(ColumnWidth));
         }
         text.AppendLine();
+    }
+
+    /// <summary>GC and allocator settings from the environment, which change these figures (e.g. DOTNET_GCgen0size).</summary>
+    private static string Tuning()
+    {
+        var settings = new List<string>();
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)variable.Key;
+            if (name.StartsWith("DOTNET_GC", StringComparison.OrdinalIgnoreCase) || name.StartsWith("MALLOC_", StringComparison.Ordinal))
+            {
+                settings.Add($"{name}={variable.Value}");
+            }
+        }
+        settings.Sort(StringComparer.Ordinal);
+        return settings.Count == 0 ? "" : ", " + string.Join(' ', settings);
     }
 
     private static string Mebibytes(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture);
