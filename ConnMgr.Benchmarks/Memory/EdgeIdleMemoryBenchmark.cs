@@ -28,7 +28,9 @@ namespace ConnMgr.Benchmarks.Memory;
 /// SCRAM-SHA-1 (PLAIN is refused in clear), or Direct TLS with PLAIN. Measured as in
 /// <see cref="IdleConnectionsBenchmark"/>: forced compacting GCs around the run, per connection the
 /// managed heap, the GC's committed memory, the process RSS, and their difference (native: OpenSSL
-/// with --tls). Kernel socket buffers are not in RSS.
+/// with --tls). Kernel socket buffers are not in RSS. The per-connection figures include fixed costs
+/// divided by the count, the GC's gen0 budget first: DOTNET_GCgen0size=0x400000 took about 1.8 KiB
+/// off the plain figure at 10,000 connections.
 /// </remarks>
 internal static class EdgeIdleMemoryBenchmark
 {
@@ -39,11 +41,14 @@ internal static class EdgeIdleMemoryBenchmark
     /// <summary>Logins in flight at once: the core's SQLite reads and the links stay busy without piling up.</summary>
     private const int LoginParallelism = 64;
 
-    public static int Run(int count, bool tls, bool client)
-        => client ? RunClientAsync(count, tls).GetAwaiter().GetResult() : RunServerAsync(count, tls).GetAwaiter().GetResult();
+    public static int Run(IdleConnectionsBenchmark.Options options)
+        => options.Client
+            ? RunClientAsync(options.Count, options.Tls).GetAwaiter().GetResult()
+            : RunServerAsync(options).GetAwaiter().GetResult();
 
-    private static async Task<int> RunServerAsync(int count, bool tls)
+    private static async Task<int> RunServerAsync(IdleConnectionsBenchmark.Options options)
     {
+        var (count, tls) = (options.Count, options.Tls);
         using var process = StartClientProcess(count, tls);
         var core = (await process.StandardOutput.ReadLineAsync())?.Split(' ');
         if (core is not ["core", var corePort, var secret])
@@ -102,7 +107,14 @@ internal static class EdgeIdleMemoryBenchmark
         await Task.Delay(TimeSpan.FromSeconds(2));
         var after = IdleConnectionsBenchmark.Snapshot.Take();
 
-        Report(count, tls, before, after, transport, loginTime);
+        var run = new IdleMemoryRun(tls ? "Direct TLS" : "plain TCP", count, before, after, IdleMemoryRun.TrimAndReadRss(),
+        [
+            tls ? "Direct TLS, SASL PLAIN, resource bound" : "plain TCP, SASL SCRAM-SHA-1, resource bound",
+            string.Create(CultureInfo.InvariantCulture, $"logins took {loginTime.TotalSeconds:F1} s; transport blocks rented while idle: {transport.BufferPool.RentedBlocks}"),
+            .. IdleConnectionsBenchmark.TlsNotes(tls),
+        ]);
+        IdleConnectionsBenchmark.Emit(options, "idle-memory --edge (logged-in clients through the whole edge)", run);
+        await IdleConnectionsBenchmark.HoldAsync(options);
 
         process.StandardInput.Close();
         await process.WaitForExitAsync();
@@ -110,24 +122,6 @@ internal static class EdgeIdleMemoryBenchmark
         await transport.DisposeAsync();
         directory.Delete(recursive: true);
         return 0;
-    }
-
-    private static void Report(int count, bool tls, IdleConnectionsBenchmark.Snapshot before, IdleConnectionsBenchmark.Snapshot after,
-        ClientTransport transport, TimeSpan loginTime)
-    {
-        var n = (double)count;
-        string PerConnection(long delta) => string.Create(CultureInfo.InvariantCulture, $"{delta / n / 1024,8:F2} KiB");
-
-        var committed = after.CommittedBytes - before.CommittedBytes;
-        var rss = after.RssBytes - before.RssBytes;
-        Console.WriteLine($"idle-memory --edge: {count} idle logged-in {(tls ? "Direct TLS (PLAIN)" : "plain TCP (SCRAM-SHA-1)")} clients through the edge, .NET {Environment.Version}, server GC {GCSettings.IsServerGC}");
-        Console.WriteLine($"  per connection   managed (GetTotalMemory) {PerConnection(after.ManagedBytes - before.ManagedBytes)}");
-        Console.WriteLine($"                   GC heap size             {PerConnection(after.HeapSizeBytes - before.HeapSizeBytes)}");
-        Console.WriteLine($"                   GC committed             {PerConnection(committed)}");
-        Console.WriteLine($"                   process RSS              {PerConnection(rss)}");
-        Console.WriteLine($"                   native (RSS - committed) {PerConnection(rss - committed)}");
-        Console.WriteLine($"  totals           RSS {before.RssBytes / 1048576.0:F1} -> {after.RssBytes / 1048576.0:F1} MiB, GC heap {before.HeapSizeBytes / 1048576.0:F1} -> {after.HeapSizeBytes / 1048576.0:F1} MiB");
-        Console.WriteLine($"  transport blocks rented while idle: {transport.BufferPool.RentedBlocks}; logins took {loginTime.TotalSeconds:F1} s");
     }
 
     // ---- the child: the core and the clients -----------------------------------------------------
@@ -248,18 +242,7 @@ internal static class EdgeIdleMemoryBenchmark
 
     private static Process StartClientProcess(int count, bool tls)
     {
-        var start = new ProcessStartInfo
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            FileName = Environment.ProcessPath!,
-        };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(EdgeIdleMemoryBenchmark).Assembly.Location);
-        }
+        var start = IdleConnectionsBenchmark.SelfStartInfo();
         foreach (var argument in new[] { "idle-memory", "--edge", "--client", "--count", count.ToString(CultureInfo.InvariantCulture) })
         {
             start.ArgumentList.Add(argument);

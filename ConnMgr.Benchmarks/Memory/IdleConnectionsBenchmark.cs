@@ -12,8 +12,9 @@ namespace ConnMgr.Benchmarks.Memory;
 
 /// <summary>
 /// Memory held by idle client connections, measured on the real transport:
-/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls]</c>;
-/// with <c>--edge</c>, logged-in clients through the whole edge (<see cref="EdgeIdleMemoryBenchmark"/>).
+/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls | --both] [--edge] [--hold]</c>;
+/// with <c>--edge</c>, logged-in clients through the whole edge (<see cref="EdgeIdleMemoryBenchmark"/>);
+/// <c>--both</c> measures plain and TLS one after the other and prints them side by side.
 /// </summary>
 /// <remarks>
 /// The server runs in this process with a handler that echoes what it reads and otherwise waits
@@ -35,9 +36,13 @@ internal static class IdleConnectionsBenchmark
     public static int Run(string[] args)
     {
         var options = Options.Parse(args);
+        if (options.Both)
+        {
+            return RunBothAsync(options).GetAwaiter().GetResult();
+        }
         if (options.Edge)
         {
-            return EdgeIdleMemoryBenchmark.Run(options.Count, options.Tls, options.Client);
+            return EdgeIdleMemoryBenchmark.Run(options);
         }
         return options.Client
             ? RunClientAsync(options).GetAwaiter().GetResult()
@@ -72,7 +77,10 @@ internal static class IdleConnectionsBenchmark
         await Task.Delay(TimeSpan.FromSeconds(2));
         var after = Snapshot.Take();
 
-        Report(options, before, after, transport.BufferPool);
+        var run = new IdleMemoryRun(options.Tls ? "Direct TLS" : "plain TCP", options.Count, before, after, IdleMemoryRun.TrimAndReadRss(),
+            [$"transport blocks rented while idle: {transport.BufferPool.RentedBlocks}", .. TlsNotes(options.Tls)]);
+        Emit(options, "idle-memory (transport only, echo handler)", run);
+        await HoldAsync(options);
 
         client.StandardInput.Close();
         await client.WaitForExitAsync();
@@ -81,23 +89,101 @@ internal static class IdleConnectionsBenchmark
         return 0;
     }
 
-    private static void Report(Options options, Snapshot before, Snapshot after, TransportBufferPool pool)
+    /// <summary>
+    /// --both: plain, then TLS, each measured in a fresh process of its own (a clean baseline),
+    /// one after the other so they do not share the two cores; then one table with both columns.
+    /// </summary>
+    private static async Task<int> RunBothAsync(Options options)
     {
-        var n = (double)options.Count;
-        string PerConnection(long delta) => string.Create(CultureInfo.InvariantCulture, $"{delta / n / 1024,8:F2} KiB");
+        var runs = new List<IdleMemoryRun>();
+        foreach (var tls in new[] { false, true })
+        {
+            var start = SelfStartInfo();
+            start.RedirectStandardInput = false;
+            start.RedirectStandardError = false;
+            foreach (var argument in new[] { Command, "--row", "--count", options.Count.ToString(CultureInfo.InvariantCulture) })
+            {
+                start.ArgumentList.Add(argument);
+            }
+            if (options.Edge)
+            {
+                start.ArgumentList.Add("--edge");
+            }
+            if (tls)
+            {
+                start.ArgumentList.Add("--tls");
+            }
+            using var process = Process.Start(start)!;
+            while (await process.StandardOutput.ReadLineAsync() is { } line)
+            {
+                if (IdleMemoryRun.TryParse(line) is { } run)
+                {
+                    runs.Add(run);
+                }
+                else
+                {
+                    Console.WriteLine(line);
+                }
+            }
+            await process.WaitForExitAsync();
+            if (process.ExitCode != 0)
+            {
+                return process.ExitCode;
+            }
+        }
+        IdleMemoryRun.Print(options.Edge ? "idle-memory --edge (logged-in clients through the whole edge)" : "idle-memory (transport only, echo handler)", runs);
+        return 0;
+    }
 
-        var managed = after.ManagedBytes - before.ManagedBytes;
-        var heap = after.HeapSizeBytes - before.HeapSizeBytes;
-        var committed = after.CommittedBytes - before.CommittedBytes;
-        var rss = after.RssBytes - before.RssBytes;
-        Console.WriteLine($"idle-memory: {options.Count} idle {(options.Tls ? "Direct TLS" : "plain TCP")} connections, .NET {Environment.Version}, server GC {GCSettings.IsServerGC}");
-        Console.WriteLine($"  per connection   managed (GetTotalMemory) {PerConnection(managed)}");
-        Console.WriteLine($"                   GC heap size             {PerConnection(heap)}");
-        Console.WriteLine($"                   GC committed             {PerConnection(committed)}");
-        Console.WriteLine($"                   process RSS              {PerConnection(rss)}");
-        Console.WriteLine($"                   native (RSS - committed) {PerConnection(rss - committed)}");
-        Console.WriteLine($"  totals           RSS {before.RssBytes / 1048576.0:F1} -> {after.RssBytes / 1048576.0:F1} MiB, GC heap {before.HeapSizeBytes / 1048576.0:F1} -> {after.HeapSizeBytes / 1048576.0:F1} MiB");
-        Console.WriteLine($"  transport blocks rented while idle: {pool.RentedBlocks}");
+    /// <summary>The table for one run, or with --row the line that <see cref="RunBothAsync"/> collects.</summary>
+    internal static void Emit(Options options, string title, IdleMemoryRun run)
+    {
+        if (options.Row)
+        {
+            Console.WriteLine(run.ToLine());
+        }
+        else
+        {
+            IdleMemoryRun.Print(title, [run]);
+        }
+    }
+
+    /// <summary>With --hold, keeps the connections open for a heap dump (dotnet-gcdump, ClrMD) until Enter.</summary>
+    internal static async Task HoldAsync(Options options)
+    {
+        if (options.Hold)
+        {
+            Console.WriteLine($"holding the idle connections: process {Environment.ProcessId}; press Enter to end");
+            await Console.In.ReadLineAsync();
+        }
+    }
+
+    internal static IEnumerable<string> TlsNotes(bool tls)
+    {
+        if (tls)
+        {
+            yield return OpenSslIdleBuffers.Unavailable is { } problem
+                ? $"OpenSSL record buffers kept while idle: {problem}"
+                : "OpenSSL record buffers released while idle (SSL_MODE_RELEASE_BUFFERS)";
+        }
+    }
+
+    /// <summary>This program again: as an apphost, or as "dotnet ConnMgr.Benchmarks.dll" when started that way.</summary>
+    internal static ProcessStartInfo SelfStartInfo()
+    {
+        var start = new ProcessStartInfo
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            FileName = Environment.ProcessPath!,
+        };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(IdleConnectionsBenchmark).Assembly.Location);
+        }
+        return start;
     }
 
     private static async Task<int> RunClientAsync(Options options)
@@ -154,20 +240,7 @@ internal static class IdleConnectionsBenchmark
 
     private static Process StartClientProcess(int port, Options options)
     {
-        var start = new ProcessStartInfo
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        // Run as an apphost, or as "dotnet ConnMgr.Benchmarks.dll" when started that way.
-        var processPath = Environment.ProcessPath!;
-        start.FileName = processPath;
-        if (Path.GetFileNameWithoutExtension(processPath) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(IdleConnectionsBenchmark).Assembly.Location);
-        }
+        var start = SelfStartInfo();
         foreach (var argument in new[] { Command, "--client", "--port", port.ToString(CultureInfo.InvariantCulture), "--count", options.Count.ToString(CultureInfo.InvariantCulture) })
         {
             start.ArgumentList.Add(argument);
@@ -209,6 +282,15 @@ internal static class IdleConnectionsBenchmark
 
     internal readonly record struct Snapshot(long ManagedBytes, long HeapSizeBytes, long CommittedBytes, long RssBytes)
     {
+        public string ToLine() => string.Create(CultureInfo.InvariantCulture, $"{ManagedBytes},{HeapSizeBytes},{CommittedBytes},{RssBytes}");
+
+        public static Snapshot Parse(string line)
+        {
+            var parts = line.Split(',');
+            return new Snapshot(long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture),
+                long.Parse(parts[2], CultureInfo.InvariantCulture), long.Parse(parts[3], CultureInfo.InvariantCulture));
+        }
+
         public static Snapshot Take()
         {
             GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
@@ -220,7 +302,7 @@ internal static class IdleConnectionsBenchmark
             return new Snapshot(managed, info.HeapSizeBytes, info.TotalCommittedBytes, ReadRss());
         }
 
-        private static long ReadRss()
+        public static long ReadRss()
         {
             foreach (var line in File.ReadLines("/proc/self/status"))
             {
@@ -234,15 +316,16 @@ internal static class IdleConnectionsBenchmark
         }
     }
 
-    private sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge)
+    /// <param name="Both">Plain and TLS, each in its own process, printed side by side.</param>
+    /// <param name="Row">Print the run as one line for --both instead of a table.</param>
+    /// <param name="Hold">Keep the connections open after measuring until Enter (for a heap dump).</param>
+    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold)
     {
         public static Options Parse(string[] args)
         {
             var count = 10_000;
-            var tls = false;
-            var client = false;
+            bool tls = false, client = false, edge = false, both = false, row = false, hold = false;
             var port = 0;
-            var edge = false;
             for (var i = 0; i < args.Length; i++)
             {
                 switch (args[i])
@@ -261,14 +344,23 @@ internal static class IdleConnectionsBenchmark
                     case "--edge":
                         edge = true;
                         break;
+                    case "--both":
+                        both = true;
+                        break;
+                    case "--row":
+                        row = true;
+                        break;
+                    case "--hold":
+                        hold = true;
+                        break;
                     case "--port":
                         port = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
                     default:
-                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls, --edge)");
+                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --hold)");
                 }
             }
-            return new Options(count, tls, client, port, edge);
+            return new Options(count, tls, client, port, edge, both, row, hold);
         }
     }
 

@@ -12,6 +12,9 @@ internal sealed partial class ClientConnection
     private TlsUpgrade? _upgrade;   // set under _stateLock while STARTTLS is under way
     private bool _receiving;        // under _stateLock: the receive loop is between a read and its flush
 
+    /// <summary>Whether OpenSSL frees this connection's record buffers while it idles (see <see cref="OpenSslIdleBuffers"/>).</summary>
+    internal bool IdleTlsBuffersReleased { get; private set; }
+
     /// <summary>
     /// STARTTLS (RFC 6120 section 5.4): sends <paramref name="proceed"/> in clear, then runs the
     /// TLS handshake; afterwards <see cref="Input"/> and <see cref="Output"/> carry decrypted bytes
@@ -167,6 +170,8 @@ internal sealed partial class ClientConnection
         try
         {
             await tls.AuthenticateAsServerAsync(options, CancellationToken.None);
+            // Before the loops use the SSL object: an idle client then holds no OpenSSL record buffers.
+            IdleTlsBuffersReleased = OpenSslIdleBuffers.TryEnable(tls, _transport.Logger);
             return true;
         }
         catch (Exception e) when (e is AuthenticationException or IOException or SocketException or ObjectDisposedException)
