@@ -54,7 +54,7 @@ namespace ConnMgr.Protocol.Xml;
 /// <item><c>policy-violation</c>: a limit of <see cref="XmlScannerOptions"/> was exceeded; the text names it.</item>
 /// </list>
 /// </remarks>
-public sealed class XmppStreamScanner
+public sealed partial class XmppStreamScanner
 {
     private const int NeedMore = -1;
     private const int Failed = -2;
@@ -72,6 +72,7 @@ public sealed class XmppStreamScanner
 
     private const string MalformedUtf8 = "malformed UTF-8";
     private const string NotXmlCharacter = "character not allowed in XML";
+    private const string DuplicateAttribute = "duplicate attribute";
 
     private static ReadOnlySpan<byte> XmlNamespaceUtf8 => "http://www.w3.org/XML/1998/namespace"u8;
     private static ReadOnlySpan<byte> XmlnsNamespaceUtf8 => "http://www.w3.org/2000/xmlns/"u8;
@@ -315,11 +316,10 @@ public sealed class XmppStreamScanner
                     b = span[i];
                     if (b == (byte)'<')
                     {
-                        _state = State.Lt;
-                        if (++i == span.Length)
-                            continue;
-                        b = span[i];
-                        goto case State.Lt;
+                        var r = FastMarkup(ref input, ref i, out kind);
+                        if (r != Handover)
+                            return r;
+                        continue;
                     }
                     if (b == (byte)'&')
                     {
@@ -862,6 +862,7 @@ public sealed class XmppStreamScanner
                     continue;
 
                 case State.FrameStart:
+                {
                     if (XmlChars.IsSpace(b))
                     {
                         _state = State.WhitespaceRun;
@@ -871,11 +872,11 @@ public sealed class XmppStreamScanner
                         return Fail(StreamErrorCondition.NotWellFormed, "data after the end of the stream");
                     if (b != (byte)'<')
                         return Fail(StreamErrorCondition.NotWellFormed, "text outside a top-level element");
-                    _state = State.Lt;
-                    if (++i == span.Length)
-                        continue;
-                    b = span[i];
-                    goto case State.Lt;
+                    var r = FastMarkup(ref input, ref i, out kind);
+                    if (r != Handover)
+                        return r;
+                    continue;
+                }
 
                 case State.WhitespaceRun:
                     i = SkipSpaces(span, i);
@@ -1338,7 +1339,7 @@ public sealed class XmppStreamScanner
             {
                 var rc = attrBase + c * AttrFields;
                 if (s[ra + 5] == s[rc + 5] && s[ra + 1] == s[rc + 1] && RangesEqual(ref input, s[ra], s[rc], s[ra + 1]))
-                    return Reject(StreamErrorCondition.NotWellFormed, "duplicate attribute");
+                    return Reject(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
             }
         }
 

@@ -90,13 +90,7 @@ internal static class XmlChars
             ref var start = ref MemoryMarshal.GetReference(span);
             for (; i <= span.Length - Vector128<byte>.Count; i += Vector128<byte>.Count)
             {
-                var v = Vector128.LoadUnsafe(ref start, (nuint)i);
-                var letter = Vector128.LessThan((v | Vector128.Create((byte)0x20)) - Vector128.Create((byte)'a'), Vector128.Create((byte)26));
-                var digit = Vector128.LessThan(v - Vector128.Create((byte)'0'), Vector128.Create((byte)10));
-                // '-' (0x2D) and '.' (0x2E) are adjacent; '_' is alone.
-                var punct = Vector128.LessThan(v - Vector128.Create((byte)'-'), Vector128.Create((byte)2))
-                    | Vector128.Equals(v, Vector128.Create((byte)'_'));
-                var bits = ~(letter | digit | punct).ExtractMostSignificantBits() & 0xFFFF;
+                var bits = ~AsciiNameChars(Vector128.LoadUnsafe(ref start, (nuint)i)).ExtractMostSignificantBits() & 0xFFFF;
                 if (bits != 0)
                     return i + BitOperations.TrailingZeroCount(bits);
             }
@@ -108,6 +102,40 @@ internal static class XmlChars
                 return i;
         }
         return -1;
+    }
+
+    /// <summary>Marks the ASCII NameChars other than ':' (letters, digits, '-', '.', '_') with all bits set.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> AsciiNameChars(Vector128<byte> v)
+    {
+        var letter = Vector128.LessThan((v | Vector128.Create((byte)0x20)) - Vector128.Create((byte)'a'), Vector128.Create((byte)26));
+        var digit = Vector128.LessThan(v - Vector128.Create((byte)'0'), Vector128.Create((byte)10));
+        // '-' (0x2D) and '.' (0x2E) are adjacent; '_' is alone.
+        var punct = Vector128.LessThan(v - Vector128.Create((byte)'-'), Vector128.Create((byte)2))
+            | Vector128.Equals(v, Vector128.Create((byte)'_'));
+        return letter | digit | punct;
+    }
+
+    /// <inheritdoc cref="AsciiNameChars(Vector128{byte})"/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> AsciiNameChars(Vector256<byte> v)
+    {
+        var letter = Vector256.LessThan((v | Vector256.Create((byte)0x20)) - Vector256.Create((byte)'a'), Vector256.Create((byte)26));
+        var digit = Vector256.LessThan(v - Vector256.Create((byte)'0'), Vector256.Create((byte)10));
+        var punct = Vector256.LessThan(v - Vector256.Create((byte)'-'), Vector256.Create((byte)2))
+            | Vector256.Equals(v, Vector256.Create((byte)'_'));
+        return letter | digit | punct;
+    }
+
+    /// <inheritdoc cref="AsciiNameChars(Vector128{byte})"/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> AsciiNameChars(Vector512<byte> v)
+    {
+        var letter = Vector512.LessThan((v | Vector512.Create((byte)0x20)) - Vector512.Create((byte)'a'), Vector512.Create((byte)26));
+        var digit = Vector512.LessThan(v - Vector512.Create((byte)'0'), Vector512.Create((byte)10));
+        var punct = Vector512.LessThan(v - Vector512.Create((byte)'-'), Vector512.Create((byte)2))
+            | Vector512.Equals(v, Vector512.Create((byte)'_'));
+        return letter | digit | punct;
     }
 
     // The ASCII bytes that end a run of non-ASCII text being validated in bulk: a state's delimiters and the

@@ -19,7 +19,7 @@ public sealed class MalformedStreamTests
     private const string StreamNs = "xmlns:stream='http://etherx.jabber.org/streams'";
 
     /// <summary>Stanza-level cases: the input is a valid stream header followed by these bytes.</summary>
-    private static IEnumerable<TestCaseData> InStream()
+    internal static IEnumerable<TestCaseData> InStream()
     {
         TestCaseData Case(string name, StreamErrorCondition expected, params object[] body)
             => new TestCaseData(Bytes([Header, .. body]), expected).SetName("InStream_" + name);

@@ -88,7 +88,7 @@ public sealed class ValidStreamTests
         Assert.That(outcome.End, Is.EqualTo("NeedMoreData(0)"));
     }
 
-    private static IEnumerable<TestCaseData> ValidStanzas()
+    internal static IEnumerable<TestCaseData> ValidStanzas()
     {
         TestCaseData Case(string name, string stanza) => new TestCaseData(stanza).SetName("Valid_" + name);
 

@@ -1,0 +1,476 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Text.Unicode;
+using ConnMgr.Protocol.Xml.Scanning;
+
+namespace ConnMgr.Protocol.Xml;
+
+/// <summary>
+/// The fast path: markup and text of the common shape, read from one span with the scanner's state in
+/// locals. It only ever accepts; anything it does not handle, and every error, goes back to the state
+/// machine at a point where the machine can resume (see <see cref="FastMarkup"/>).
+/// </summary>
+public sealed partial class XmppStreamScanner
+{
+    private const int Handover = -3;
+
+    // Signature (see AttrFields) of a five-byte name from 'x' to 's': a possible xmlns="..." declaration.
+    private const int XmlnsSignature = 5 | 'x' << 16 | 's' << 24;
+
+    /// <summary>
+    /// From the '&lt;' at <c>span[i]</c> (top level or in content, stream phase), scans tags and text for as
+    /// long as they take the common form and the span lasts: ASCII names with at most one colon, attributes
+    /// written <c>name='value'</c>, the five predefined entities and character references, UTF-8 checked per
+    /// run between ASCII delimiters. Returns the frame's length if the top-level element ends here,
+    /// <see cref="Failed"/> if the namespace checks of a complete start tag reject it, or <see cref="Handover"/>
+    /// with <paramref name="i"/> and the state machine's fields set to resume: in <see cref="State.Lt"/> after
+    /// the '&lt;' of a tag it did not finish, or in <see cref="State.Text"/> at a character it left. Tags it
+    /// finished are committed (tag stack, declarations, depth), so nothing is scanned twice but the
+    /// unfinished tag or reference.
+    /// </summary>
+    private int FastMarkup(ref Input input, ref int i, out XmlFrameKind kind)
+    {
+        kind = default;
+        var span = input.Span;
+        var s = _scratch ??= ArrayPool<int>.Shared.Rent(NsBase + InitialNsCapacity * NsFields);
+        var depth = _depth;
+        var maxDepth = _options.MaxDepth;
+        var maxAttributes = _options.MaxAttributes;
+        var maxName = _options.MaxNameLength;
+        var attrBase = AttrBase;
+        var window = new TagWindow { Start = NoWindow };
+        var lt = i;
+        int p;
+        while (true)
+        {
+            // span[lt] is '<'.
+            p = lt + 1;
+            if (p >= span.Length)
+                goto InTag;
+            var b = span[p];
+            if (b == (byte)'/')
+            {
+                if (depth == 0)
+                    goto InTag;
+                var open = (depth - 1) * TagFields;
+                var openLength = s[open + 1];
+                p++;
+                if (p + openLength >= span.Length
+                    || !TryGetContiguous(ref input, s[open], openLength, out var openName)
+                    || !span.Slice(p, openLength).SequenceEqual(openName))
+                    goto InTag;
+                p += openLength;
+                b = span[p];
+                if (b != (byte)'>')
+                {
+                    p = SkipSpaces(span, p);
+                    if (p == span.Length || span[p] != (byte)'>')
+                        goto InTag;
+                }
+                if (_nsCount > 0)
+                    PopNamespaces(depth);
+                p++;
+                if (--depth == 0)
+                    goto FrameEnd;
+            }
+            else
+            {
+                if (depth >= maxDepth)
+                    goto InTag;
+                var colon = -1;
+                var nameEnd = WindowNameEnd(span, p, ref window);
+                if (nameEnd < 0)
+                    nameEnd = QNameEnd(span, p, out colon);
+                if (nameEnd < 0 || nameEnd - p > maxName)
+                    goto InTag;
+                var slot = depth * TagFields;
+                s[slot] = input.Base + p;
+                s[slot + 1] = nameEnd - p;
+                s[slot + 2] = colon < 0 ? -1 : colon - p;
+                p = nameEnd;
+                b = span[p];
+                var count = 0;
+                var record = attrBase;
+                var needsNamespaceCheck = colon >= 0;
+                while (b != (byte)'>')
+                {
+                    if (b == (byte)'/')
+                        break;
+                    if (!XmlChars.IsSpace(b))
+                        goto InTag;
+                    p = SkipSpaces(span, p + 1);
+                    if (p == span.Length)
+                        goto InTag;
+                    b = span[p];
+                    if (b is (byte)'>' or (byte)'/')
+                        break;
+                    if (count >= maxAttributes)
+                        goto InTag;
+                    var attrColon = -1;
+                    var attrEnd = WindowNameEnd(span, p, ref window);
+                    if (attrEnd < 0)
+                        attrEnd = QNameEnd(span, p, out attrColon);
+                    if (attrEnd < 0 || attrEnd - p > maxName || attrEnd + 1 >= span.Length || span[attrEnd] != (byte)'=')
+                        goto InTag;
+                    var quote = span[attrEnd + 1];
+                    if (quote is not ((byte)'"' or (byte)'\''))
+                        goto InTag;
+                    var valueEnd = WindowValueEnd(span, attrEnd + 2, quote, ref window);
+                    if (valueEnd < 0)
+                        goto InTag;
+                    var length = attrEnd - p;
+                    s[record] = input.Base + p;
+                    s[record + 1] = length;
+                    s[record + 2] = attrColon < 0 ? -1 : attrColon - p;
+                    s[record + 3] = input.Base + attrEnd + 2;
+                    s[record + 4] = valueEnd - attrEnd - 2;
+                    var signature = (length & 0xFFFF) | (span[p] << 16) | (span[attrEnd - 1] << 24);
+                    s[record + 5] = signature;
+                    needsNamespaceCheck |= attrColon >= 0 || signature == XmlnsSignature;
+                    record += AttrFields;
+                    count++;
+                    p = valueEnd + 1;
+                    if (p == span.Length)
+                        goto InTag;
+                    b = span[p];
+                }
+                var empty = b == (byte)'/';
+                if (empty)
+                {
+                    if (++p == span.Length || span[p] != (byte)'>')
+                        goto InTag;
+                }
+                if (needsNamespaceCheck)
+                {
+                    _depth = depth;
+                    _attrCount = count;
+                    if (!CheckAttributes(ref input, depth + 1))
+                        return Failed;
+                    _attrCount = 0;
+                    s = _scratch!; // a declaration may have grown it
+                }
+                else if (count > 1 && HasDuplicateName(ref input, count))
+                {
+                    return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
+                }
+                p++;
+                if (!empty)
+                {
+                    depth++;
+                }
+                else
+                {
+                    if (_nsCount > 0)
+                        PopNamespaces(depth + 1);
+                    if (depth == 0)
+                        goto FrameEnd;
+                }
+            }
+
+            // Content of the open element from span[p]: on to the next '<'.
+            while (true)
+            {
+                var k = WindowTextStop(span, p, ref window);
+                if (k < 0)
+                {
+                    p = span.Length;
+                    goto InText;
+                }
+                b = span[k];
+                if (b == (byte)'<')
+                {
+                    lt = k;
+                    break;
+                }
+                p = k;
+                if (b == (byte)'&')
+                {
+                    var after = ReferenceEnd(span, k + 1);
+                    if (after < 0)
+                        goto InText;
+                    p = after;
+                }
+                else if (b >= 0x80)
+                {
+                    var after = Utf8RunEnd(span, k, XmlChars.TextSpecialSet);
+                    if (after < 0)
+                        goto InText;
+                    p = after;
+                }
+                else if (b == (byte)']')
+                {
+                    // "]]>" may not appear in text; a second ']' is rare enough to leave to the state machine.
+                    if (k + 1 == span.Length || span[k + 1] == (byte)']')
+                        goto InText;
+                    p = k + 1;
+                }
+                else if (XmlChars.IsSpace(b))
+                {
+                    p = k + 1;
+                }
+                else
+                {
+                    goto InText;
+                }
+            }
+        }
+
+    FrameEnd:
+        EndFrame();
+        kind = XmlFrameKind.Element;
+        return input.Base + p;
+
+    InTag:
+        // Resume in the tag that begins at span[lt]; the tags before it are complete.
+        _depth = depth;
+        _attrCount = 0;
+        _state = State.Lt;
+        i = lt + 1;
+        return Handover;
+
+    InText:
+        _depth = depth;
+        _attrCount = 0;
+        _state = State.Text;
+        i = p;
+        return Handover;
+    }
+
+    /// <summary>
+    /// Whether two of the current start tag's attributes have the same name. Without prefixes and
+    /// <c>xmlns</c>, that is all <see cref="CheckAttributes"/> would have to check.
+    /// </summary>
+    private bool HasDuplicateName(ref Input input, int count)
+    {
+        var s = _scratch!;
+        var attrBase = AttrBase;
+        for (var a = 1; a < count; a++)
+        {
+            var ra = attrBase + a * AttrFields;
+            for (var c = 0; c < a; c++)
+            {
+                var rc = attrBase + c * AttrFields;
+                if (s[ra + 5] == s[rc + 5] && s[ra + 1] == s[rc + 1] && RangesEqual(ref input, s[ra], s[rc], s[ra + 1]))
+                    return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// The end of an ASCII QName (at most one colon, each part an ASCII NCName) starting at
+    /// <c>span[i]</c>, with the colon's index or -1; -1 if the name is not of that form or reaches the span's end.
+    /// </summary>
+    private static int QNameEnd(ReadOnlySpan<byte> span, int i, out int colon)
+    {
+        colon = -1;
+        var classes = XmlChars.Class;
+        if ((classes[span[i]] & XmlChars.NameStart) == 0)
+            return -1;
+        var end = XmlChars.IndexOfNonNameChar(span, i + 1);
+        if (end < 0)
+            return -1;
+        var b = span[end];
+        if (b == (byte)':')
+        {
+            colon = end;
+            if (end + 1 == span.Length || (classes[span[end + 1]] & XmlChars.NameStart) == 0)
+                return -1;
+            end = XmlChars.IndexOfNonNameChar(span, end + 2);
+            if (end < 0)
+                return -1;
+            b = span[end];
+            if (b == (byte)':')
+                return -1;
+        }
+        return b >= 0x80 ? -1 : end;
+    }
+
+    /// <summary>
+    /// The index of the closing <paramref name="quote"/> of an attribute value starting at <c>span[i]</c>,
+    /// or -1 if the value is not in the span or holds anything but characters and accepted references.
+    /// </summary>
+    private static int ValueEnd(ReadOnlySpan<byte> span, int i, byte quote)
+    {
+        while (true)
+        {
+            var k = XmlChars.IndexOfSpecial(span, i, quote, (byte)'<', (byte)'&');
+            if (k < 0)
+                return -1;
+            var b = span[k];
+            if (b == quote)
+                return k;
+            if (b == (byte)'&')
+                i = ReferenceEnd(span, k + 1);
+            else if (b >= 0x80)
+                i = Utf8RunEnd(span, k, quote == (byte)'"' ? XmlChars.DoubleQuotedSpecialSet : XmlChars.SingleQuotedSpecialSet);
+            else if (XmlChars.IsSpace(b))
+                i = k + 1;
+            else
+                return -1;
+            if (i < 0)
+                return -1;
+        }
+    }
+
+    /// <summary>
+    /// After the '&amp;' of a reference at <c>span[i - 1]</c>: the index after its ';' if it is one of the five
+    /// predefined entities or a character reference to an XML character; else -1.
+    /// </summary>
+    private static int ReferenceEnd(ReadOnlySpan<byte> span, int i)
+    {
+        if (i >= span.Length)
+            return -1;
+        if (span[i] != (byte)'#')
+        {
+            // amp, lt, gt, quot, apos: 2 to 4 bytes, then ';'.
+            var semicolon = span.Slice(i, Math.Min(5, span.Length - i)).IndexOf((byte)';');
+            return semicolon >= 2 && XmlAttributeValue.PredefinedEntity(span.Slice(i, semicolon)) != 0 ? i + semicolon + 1 : -1;
+        }
+        var hex = ++i < span.Length && span[i] == (byte)'x';
+        if (hex)
+            i++;
+        var first = i;
+        var value = 0;
+        for (; i < span.Length; i++)
+        {
+            var b = span[i];
+            if (hex ? !char.IsAsciiHexDigit((char)b) : !char.IsAsciiDigit((char)b))
+                break;
+            // Saturate above U+10FFFF, as the state machine does.
+            value = Math.Min(hex ? value * 16 + XmlAttributeValue.HexValue(b) : value * 10 + (b - '0'), 0x110000);
+        }
+        return i > first && i < span.Length && span[i] == (byte)';' && XmlChars.IsChar(value) ? i + 1 : -1;
+    }
+
+    /// <summary>
+    /// At a byte >= 0x80: the index of the ASCII delimiter from <paramref name="special"/> that ends the run,
+    /// if the run before it is well-formed UTF-8 of XML characters; -1 if not, or if the span ends first.
+    /// </summary>
+    private static int Utf8RunEnd(ReadOnlySpan<byte> span, int i, SearchValues<byte> special)
+    {
+        var end = span[i..].IndexOfAny(special);
+        if (end < 0)
+            return -1;
+        var run = span.Slice(i, end);
+        return Utf8.IsValid(run) && !XmlChars.ContainsNonCharacterFffx(run) ? i + end : -1;
+    }
+
+    /// <summary>
+    /// Classes of the 64 bytes from <see cref="Start"/>, one bit per byte: inside a tag, names, '=', quotes and
+    /// value delimiters are then found with bit arithmetic instead of a vector search per token.
+    /// </summary>
+    private struct TagWindow
+    {
+        public int Start;
+        public ulong NonName;   // not an ASCII NameChar: ':' and bytes >= 0x80 included
+        public ulong Apostrophe;
+        public ulong Quote;
+        public ulong ValueStop; // '<', '&', C0 controls and bytes >= 0x80: what an attribute value search stops at
+        public ulong TextStop;  // the same and ']': what a text search stops at
+    }
+
+    // The start of no window: every span index is too far from it to fall inside.
+    private const int NoWindow = int.MinValue / 2;
+
+    // A window is reloaded when a name starts this far into it, so that a typical attribute fits.
+    private const int WindowReloadAt = 32;
+
+    private static bool TryLoadWindow(ReadOnlySpan<byte> span, int at, ref TagWindow w)
+    {
+        if (at > span.Length - 64)
+            return false;
+        ref var start = ref MemoryMarshal.GetReference(span);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var v = Vector512.LoadUnsafe(ref start, (nuint)at);
+            w.NonName = ~XmlChars.AsciiNameChars(v).ExtractMostSignificantBits();
+            w.Apostrophe = Vector512.Equals(v, Vector512.Create((byte)'\'')).ExtractMostSignificantBits();
+            w.Quote = Vector512.Equals(v, Vector512.Create((byte)'"')).ExtractMostSignificantBits();
+            w.ValueStop = (Vector512.Equals(v, Vector512.Create((byte)'<')) | Vector512.Equals(v, Vector512.Create((byte)'&'))
+                | Vector512.LessThan(v.AsSByte(), Vector512.Create((sbyte)0x20)).AsByte()).ExtractMostSignificantBits();
+            w.TextStop = w.ValueStop | Vector512.Equals(v, Vector512.Create((byte)']')).ExtractMostSignificantBits();
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var lo = Vector256.LoadUnsafe(ref start, (nuint)at);
+            var hi = Vector256.LoadUnsafe(ref start, (nuint)at + 32);
+            w.NonName = ~Join(XmlChars.AsciiNameChars(lo).ExtractMostSignificantBits(), XmlChars.AsciiNameChars(hi).ExtractMostSignificantBits());
+            w.Apostrophe = Join(Vector256.Equals(lo, Vector256.Create((byte)'\'')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'\'')).ExtractMostSignificantBits());
+            w.Quote = Join(Vector256.Equals(lo, Vector256.Create((byte)'"')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'"')).ExtractMostSignificantBits());
+            w.ValueStop = Join(ValueStops(lo), ValueStops(hi));
+            w.TextStop = w.ValueStop | Join(Vector256.Equals(lo, Vector256.Create((byte)']')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)']')).ExtractMostSignificantBits());
+        }
+        else
+        {
+            return false;
+        }
+        w.Start = at;
+        return true;
+
+        static ulong Join(uint low, uint high) => low | (ulong)high << 32;
+
+        static uint ValueStops(Vector256<byte> v)
+            => (Vector256.Equals(v, Vector256.Create((byte)'<')) | Vector256.Equals(v, Vector256.Create((byte)'&'))
+                | Vector256.LessThan(v.AsSByte(), Vector256.Create((sbyte)0x20)).AsByte()).ExtractMostSignificantBits();
+    }
+
+    /// <summary>
+    /// The end of an ASCII name without a colon starting at <c>span[i]</c>, found in the window (reloaded at
+    /// <paramref name="i"/> if the name starts late in it); -1 if the window cannot tell (the caller then uses
+    /// <see cref="QNameEnd"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WindowNameEnd(ReadOnlySpan<byte> span, int i, ref TagWindow w)
+    {
+        var r = i - w.Start;
+        if ((uint)r > WindowReloadAt)
+        {
+            if (!TryLoadWindow(span, i, ref w))
+                return -1;
+            r = 0;
+        }
+        if ((XmlChars.Class[span[i]] & XmlChars.NameStart) == 0)
+            return -1;
+        var end = w.Start + r + 1 + BitOperations.TrailingZeroCount(w.NonName >> (r + 1));
+        if (end >= w.Start + 64)
+            return -1;
+        var b = span[end];
+        return b == (byte)':' || b >= 0x80 ? -1 : end;
+    }
+
+    /// <summary>
+    /// The next byte from <c>span[i]</c> that text cannot simply pass (see <see cref="XmlChars.IndexOfSpecial"/>
+    /// with '&lt;', '&amp;', ']'), from the window when <paramref name="i"/> is inside it; -1 if none.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WindowTextStop(ReadOnlySpan<byte> span, int i, ref TagWindow w)
+    {
+        var r = i - w.Start;
+        if ((uint)r >= 64)
+            return XmlChars.IndexOfSpecial(span, i, (byte)'<', (byte)'&', (byte)']');
+        var stops = w.TextStop >> r;
+        return stops != 0
+            ? i + BitOperations.TrailingZeroCount(stops)
+            : XmlChars.IndexOfSpecial(span, w.Start + 64, (byte)'<', (byte)'&', (byte)']');
+    }
+
+    /// <summary>
+    /// <see cref="ValueEnd"/>, with the first stop taken from the window when the value starts inside it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WindowValueEnd(ReadOnlySpan<byte> span, int i, byte quote, ref TagWindow w)
+    {
+        var r = i - w.Start;
+        if ((uint)r >= 64)
+            return ValueEnd(span, i, quote);
+        var stops = ((quote == (byte)'\'' ? w.Apostrophe : w.Quote) | w.ValueStop) >> r;
+        if (stops == 0)
+            return ValueEnd(span, w.Start + 64, quote); // the rest of the window is plain characters
+        var k = i + BitOperations.TrailingZeroCount(stops);
+        return span[k] == quote ? k : ValueEnd(span, k, quote);
+    }
+}
