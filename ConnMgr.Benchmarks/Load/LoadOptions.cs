@@ -74,6 +74,13 @@ internal sealed class LoadOptions
     /// <summary>Generator processes sharing the clients (each holds at most about 19,900 sockets). Default 1.</summary>
     public int Processes { get; set; } = 1;
 
+    /// <summary>
+    /// Lines <c>NAME SALT_BASE64 ITERATIONS PASSWORD</c>: the server's SCRAM salts, derived into the client cache
+    /// before the ramp, so that the run measures clients that remember their SaltedPassword (RFC 5802 section
+    /// 5.1) and the generator's PBKDF2 is not charged to the box during the run.
+    /// </summary>
+    public string? SaltsPath { get; set; }
+
     /// <summary>Name of the server under test in the report (e.g. <c>prosody</c>).</summary>
     public string Label { get; set; } = "server";
 
@@ -144,6 +151,9 @@ internal sealed class LoadOptions
           --processes K          K generator processes share the clients and source addresses (1);
                                  each process holds at most 19,900 sockets (20,000 fds per process)
           --seed N               seed of the chat schedule (1)
+          --salts FILE           lines "NAME SALT_BASE64 ITERATIONS PASSWORD": SCRAM salts read from the
+                                 server's store; the clients derive their SaltedPassword before the ramp,
+                                 as clients that remember it (real ones do) would have it already
 
         Output
           --out FILE             JSON results: config, time series, summary, histograms
@@ -203,6 +213,7 @@ internal sealed class LoadOptions
                     case "--login-timeout": options.LoginTimeout = ParseDuration(name, Value(), allowZero: false); break;
                     case "--sources": options.Sources = ParseSources(name, Value()); break;
                     case "--processes": options.Processes = ParseInt(name, Value(), 1, 64); break;
+                    case "--salts": options.SaltsPath = ParseNonEmpty(name, Value()); break;
                     case "--seed": options.Seed = ParseInt(name, Value(), int.MinValue, int.MaxValue); break;
                     case "--out": options.OutPath = ParseNonEmpty(name, Value()); break;
                     case "--md": options.MarkdownPath = ParseNonEmpty(name, Value()); break;
@@ -259,6 +270,11 @@ internal sealed class LoadOptions
             args.Add("--no-tls");
         if (TlsResume)
             args.Add("--tls-resume");
+        if (SaltsPath is not null)
+        {
+            args.Add("--salts");
+            args.Add(SaltsPath);
+        }
         var sources = SourceShare(index, count);
         if (sources.Count > 0)
         {

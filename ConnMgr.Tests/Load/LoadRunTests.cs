@@ -82,4 +82,31 @@ public sealed class LoadRunTests
         Assert.That(run.Counters.LoginsSucceeded, Is.EqualTo(12), run.Counters.FirstErrorText(LoadError.Connect));
         Assert.That(server.ClientAddresses.Select(a => a.ToString()).Distinct(), Is.EquivalentTo(new[] { "127.0.0.2", "127.0.0.3" }));
     }
+
+    [Test]
+    public void SaltsOfThisProcessUsersAreDerivedBeforeTheRun()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            // user1..user12 are this run's; user99 is another worker's and must be skipped.
+            File.WriteAllLines(path, [
+                "user1 c2FsdDE= 16 pass",
+                "user2 c2FsdDI= 16 pass",
+                "",
+                "user99 c2FsdDk= 16 pass",
+            ]);
+            var run = new LoadRun(Options(1, "--salts", path));
+            Assert.That(run.PreloadSalts(), Is.EqualTo(2));
+            Assert.That(run.ScramCache.Count, Is.EqualTo(2));
+
+            File.WriteAllLines(path, ["user1 c2FsdDE= many pass"]);
+            Assert.That(() => new LoadRun(Options(1, "--salts", path)).PreloadSalts(),
+                Throws.InstanceOf<FormatException>().With.Message.Contains(":1: expected NAME SALT_BASE64 ITERATIONS PASSWORD"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
