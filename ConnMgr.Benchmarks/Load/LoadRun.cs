@@ -28,6 +28,7 @@ internal sealed class LoadRun
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(10);
 
     private readonly XmppLoadClient[] _clients;
+    private readonly IPEndPoint[] _serverEndPoints;
     private readonly ChatSchedule? _schedule;
     private readonly Func<int, bool> _sendChat;
     private readonly Random _random;
@@ -43,7 +44,9 @@ internal sealed class LoadRun
     {
         Options = options;
         Stanzas = new ClientStanzas(options);
-        ServerEndPoint = new IPEndPoint(options.Host, options.Port);
+        _serverEndPoints = new IPEndPoint[options.Ports.Count];
+        for (var i = 0; i < _serverEndPoints.Length; i++)
+            _serverEndPoints[i] = new IPEndPoint(options.Host, options.Ports[i]);
         TlsOptions = new SslClientAuthenticationOptions
         {
             TargetHost = options.Domain,
@@ -73,7 +76,9 @@ internal sealed class LoadRun
     public LoadOptions Options { get; }
     public LoadCounters Counters { get; } = new();
     public ClientStanzas Stanzas { get; }
-    public IPEndPoint ServerEndPoint { get; }
+    /// <summary>The port user <paramref name="number"/> connects to: one of the edges, always the same one.</summary>
+    public IPEndPoint ServerEndPointFor(int number)
+        => _serverEndPoints[(uint)(number - Options.PopulationFirst) % (uint)_serverEndPoints.Length];
     public SslClientAuthenticationOptions TlsOptions { get; }
 
     /// <summary>SaltedPassword per account, derived once as a real client that remembers it would.</summary>

@@ -109,4 +109,25 @@ public sealed class LoadRunTests
             File.Delete(path);
         }
     }
+
+    [Test]
+    public async Task UsersAreSpreadOverSeveralEdgePortsTheSameWayInEveryProcess()
+    {
+        await using var first = new FakeChatServer("pass");
+        await using var second = new FakeChatServer("pass");
+        var options = Options(first.Port, "--port", $"{first.Port},{second.Port}", "--interval", "0", "--hold", "200ms");
+        var run = new LoadRun(options);
+        Assert.That(run.ServerEndPointFor(1).Port, Is.EqualTo(first.Port));
+        Assert.That(run.ServerEndPointFor(2).Port, Is.EqualTo(second.Port));
+        Assert.That(run.ServerEndPointFor(3).Port, Is.EqualTo(first.Port));
+        // A worker with a later share still maps user 2 to the second edge.
+        var worker = LoadOptions.Parse(options.WorkerArguments(1, 2, "w.json")[1..], out var error)!;
+        Assert.That(error, Is.Null);
+        Assert.That(new LoadRun(worker).ServerEndPointFor(2).Port, Is.EqualTo(second.Port));
+
+        await run.RunAsync(CancellationToken.None);
+        Assert.That(run.Counters.LoginsSucceeded, Is.EqualTo(12), run.Counters.FirstErrorText(LoadError.Connect));
+        Assert.That(first.ClientAddresses, Has.Count.EqualTo(6));
+        Assert.That(second.ClientAddresses, Has.Count.EqualTo(6));
+    }
 }
