@@ -70,6 +70,8 @@ internal static class LoadCommand
     private static async Task<int> RunSingleAsync(LoadOptions options, (long, long, long) fd, CancellationToken cancel)
     {
         var run = new LoadRun(options);
+        if (!await PreloadSaltsAsync(run).ConfigureAwait(false))
+            return 2;
         var started = DateTime.UtcNow;
         var loadAverage = ProcessProbe.ReadLoadAverage();
         using var stopMonitor = new CancellationTokenSource();
@@ -98,6 +100,8 @@ internal static class LoadCommand
             return 2;
         }
         var run = new LoadRun(options);
+        if (!await PreloadSaltsAsync(run).ConfigureAwait(false))
+            return 2;
         using var stopSampling = new CancellationTokenSource();
         var sampling = Task.Run(async () =>
         {
@@ -187,6 +191,22 @@ internal static class LoadCommand
                 p?.Dispose();
             }
             temp.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<bool> PreloadSaltsAsync(LoadRun run)
+    {
+        try
+        {
+            var derived = run.PreloadSalts();
+            if (derived > 0 && !run.Options.Worker)
+                await Console.Error.WriteLineAsync($"load: derived {derived} SaltedPasswords from {run.Options.SaltsPath}").ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"load: --salts: {e.Message}").ConfigureAwait(false);
+            return false;
         }
     }
 

@@ -15,8 +15,14 @@ internal sealed class LoadOptions
     /// <summary>Server address; loopback only (this is a tool for one box). Default 127.0.0.1.</summary>
     public IPAddress Host { get; set; } = IPAddress.Loopback;
 
-    /// <summary>c2s port. Default 5222 (RFC 6120 section 14.7).</summary>
-    public int Port { get; set; } = 5222;
+    /// <summary>c2s port. Default 5222 (RFC 6120 section 14.7). The first of <see cref="Ports"/>.</summary>
+    public int Port => Ports[0];
+
+    /// <summary>
+    /// c2s ports of the edges sharing one core (the many-edges topology): user n connects to
+    /// <c>Ports[(n - PopulationFirst) % Ports.Count]</c>, the same edge in every worker. Default [5222].
+    /// </summary>
+    public List<int> Ports { get; set; } = [5222];
 
     /// <summary>XMPP domain: stream <c>to</c>, TLS server name and JID domain. Default <c>localhost</c>.</summary>
     public string Domain { get; set; } = "localhost";
@@ -74,6 +80,13 @@ internal sealed class LoadOptions
     /// <summary>Generator processes sharing the clients (each holds at most about 19,900 sockets). Default 1.</summary>
     public int Processes { get; set; } = 1;
 
+    /// <summary>
+    /// Lines <c>NAME SALT_BASE64 ITERATIONS PASSWORD</c>: the server's SCRAM salts, derived into the client cache
+    /// before the ramp, so that the run measures clients that remember their SaltedPassword (RFC 5802 section
+    /// 5.1) and the generator's PBKDF2 is not charged to the box during the run.
+    /// </summary>
+    public string? SaltsPath { get; set; }
+
     /// <summary>Name of the server under test in the report (e.g. <c>prosody</c>).</summary>
     public string Label { get; set; } = "server";
 
@@ -118,7 +131,8 @@ internal sealed class LoadOptions
 
         Server
           --host ADDR            server address, loopback only (127.0.0.1)
-          --port N               c2s port (5222)
+          --port N[,N2..]        c2s port (5222); several = one per edge of a many-edges server,
+                                 user n goes to port (n - first) mod count
           --domain NAME          XMPP domain and TLS server name (localhost)
           --no-tls               skip STARTTLS (the server must allow plaintext)
           --tls-resume           allow TLS session resumption (off: every client is a first-time client)
@@ -144,6 +158,9 @@ internal sealed class LoadOptions
           --processes K          K generator processes share the clients and source addresses (1);
                                  each process holds at most 19,900 sockets (20,000 fds per process)
           --seed N               seed of the chat schedule (1)
+          --salts FILE           lines "NAME SALT_BASE64 ITERATIONS PASSWORD": SCRAM salts read from the
+                                 server's store; the clients derive their SaltedPassword before the ramp,
+                                 as clients that remember it (real ones do) would have it already
 
         Output
           --out FILE             JSON results: config, time series, summary, histograms
@@ -184,7 +201,7 @@ internal sealed class LoadOptions
                 {
                     case "-h" or "--help": options.Help = true; break;
                     case "--host": options.Host = ParseLoopback(name, Value()); break;
-                    case "--port": options.Port = ParseInt(name, Value(), 1, 65535); break;
+                    case "--port": options.Ports = ParsePorts(name, Value()); break;
                     case "--domain": options.Domain = ParseNonEmpty(name, Value()); break;
                     case "--no-tls": options.Tls = false; break;
                     case "--tls-resume": options.TlsResume = true; break;
@@ -203,6 +220,7 @@ internal sealed class LoadOptions
                     case "--login-timeout": options.LoginTimeout = ParseDuration(name, Value(), allowZero: false); break;
                     case "--sources": options.Sources = ParseSources(name, Value()); break;
                     case "--processes": options.Processes = ParseInt(name, Value(), 1, 64); break;
+                    case "--salts": options.SaltsPath = ParseNonEmpty(name, Value()); break;
                     case "--seed": options.Seed = ParseInt(name, Value(), int.MinValue, int.MaxValue); break;
                     case "--out": options.OutPath = ParseNonEmpty(name, Value()); break;
                     case "--md": options.MarkdownPath = ParseNonEmpty(name, Value()); break;
@@ -247,7 +265,7 @@ internal sealed class LoadOptions
         var args = new List<string>
         {
             "load", "--worker",
-            "--host", Host.ToString(), "--port", Inv(Port), "--domain", Domain,
+            "--host", Host.ToString(), "--port", string.Join(',', Ports), "--domain", Domain,
             "--clients", Inv(clients), "--first", Inv(first),
             "--population-first", Inv(First), "--population-count", Inv(Clients),
             "--users", UserPattern, "--password", PasswordPattern, "--resource", Resource, "--mech", MechanismName,
@@ -259,6 +277,11 @@ internal sealed class LoadOptions
             args.Add("--no-tls");
         if (TlsResume)
             args.Add("--tls-resume");
+        if (SaltsPath is not null)
+        {
+            args.Add("--salts");
+            args.Add(SaltsPath);
+        }
         var sources = SourceShare(index, count);
         if (sources.Count > 0)
         {
@@ -339,6 +362,16 @@ internal sealed class LoadOptions
         if (!IPAddress.IsLoopback(address))
             throw new OptionException($"{name}: {text} is not a loopback address (127.0.0.0/8): this generator only drives servers on the same box");
         return address;
+    }
+
+    private static List<int> ParsePorts(string name, string text)
+    {
+        var ports = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            ports.Add(ParseInt(name, part, 1, 65535));
+        if (ports.Count == 0)
+            throw new OptionException($"{name} needs at least one port");
+        return ports;
     }
 
     private static List<int> ParsePids(string name, string text)

@@ -119,6 +119,10 @@ internal sealed class LoadReport
         json.WriteStartObject("config");
         json.WriteString("host", Options.Host.ToString());
         json.WriteNumber("port", Options.Port);
+        json.WriteStartArray("ports");
+        foreach (var port in Options.Ports)
+            json.WriteNumberValue(port);
+        json.WriteEndArray();
         json.WriteString("domain", Options.Domain);
         json.WriteNumber("clients", Options.Clients);
         json.WriteNumber("first", Options.First);
@@ -268,7 +272,7 @@ internal sealed class LoadReport
         Line("");
         Line("| setting | value |");
         Line("|---|---|");
-        Line($"| server | {Options.Host}:{Options.Port}, domain `{Options.Domain}`, {(Options.Tls ? "STARTTLS" : "no TLS")}{(Options.TlsResume ? " with session resumption" : "")} |");
+        Line($"| server | {Options.Host}:{string.Join(',', Options.Ports)}, domain `{Options.Domain}`, {(Options.Tls ? "STARTTLS" : "no TLS")}{(Options.TlsResume ? " with session resumption" : "")} |");
         Line($"| users | `{Options.UserPattern}` from {Options.First}, {Options.MechanismName}, resource `{Options.Resource}` |");
         Line($"| ramp | {F(Options.Rate, "0.##")} logins/s, then hold {F(Options.Hold.TotalSeconds, "0")} s |");
         Line(Options.Interval > TimeSpan.Zero

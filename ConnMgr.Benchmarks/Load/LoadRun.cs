@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
@@ -27,6 +28,7 @@ internal sealed class LoadRun
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(10);
 
     private readonly XmppLoadClient[] _clients;
+    private readonly IPEndPoint[] _serverEndPoints;
     private readonly ChatSchedule? _schedule;
     private readonly Func<int, bool> _sendChat;
     private readonly Random _random;
@@ -42,7 +44,9 @@ internal sealed class LoadRun
     {
         Options = options;
         Stanzas = new ClientStanzas(options);
-        ServerEndPoint = new IPEndPoint(options.Host, options.Port);
+        _serverEndPoints = new IPEndPoint[options.Ports.Count];
+        for (var i = 0; i < _serverEndPoints.Length; i++)
+            _serverEndPoints[i] = new IPEndPoint(options.Host, options.Ports[i]);
         TlsOptions = new SslClientAuthenticationOptions
         {
             TargetHost = options.Domain,
@@ -72,11 +76,43 @@ internal sealed class LoadRun
     public LoadOptions Options { get; }
     public LoadCounters Counters { get; } = new();
     public ClientStanzas Stanzas { get; }
-    public IPEndPoint ServerEndPoint { get; }
+    /// <summary>The port user <paramref name="number"/> connects to: one of the edges, always the same one.</summary>
+    public IPEndPoint ServerEndPointFor(int number)
+        => _serverEndPoints[(uint)(number - Options.PopulationFirst) % (uint)_serverEndPoints.Length];
     public SslClientAuthenticationOptions TlsOptions { get; }
 
     /// <summary>SaltedPassword per account, derived once as a real client that remembers it would.</summary>
     public ScramSaltedPasswordCache ScramCache { get; } = new();
+
+    /// <summary>
+    /// Derives the SaltedPassword of this process's users listed in <c>--salts</c> into <see cref="ScramCache"/>,
+    /// on every core, before the clock starts. Returns the number derived.
+    /// </summary>
+    public int PreloadSalts()
+    {
+        if (Options.SaltsPath is null)
+            return 0;
+        var mine = new HashSet<string>(StringComparer.Ordinal);
+        for (var n = Options.First; n < Options.First + Options.Clients; n++)
+            mine.Add(Options.UserName(n));
+        var entries = new List<(byte[] Salt, int Iterations, string Password)>();
+        var lineNumber = 0;
+        foreach (var line in File.ReadLines(Options.SaltsPath))
+        {
+            lineNumber++;
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length == 0)
+                continue;
+            if (fields.Length != 4 || !int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var iterations)
+                || iterations < 1 || iterations > ScramClient.MaxIterations)
+                throw new FormatException($"{Options.SaltsPath}:{lineNumber}: expected NAME SALT_BASE64 ITERATIONS PASSWORD");
+            if (mine.Contains(fields[0]))
+                entries.Add((Convert.FromBase64String(fields[1]), iterations, fields[3]));
+        }
+        var hash = Options.ScramHash;
+        Parallel.ForEach(entries, e => ScramCache.GetOrDerive(hash, e.Password, e.Salt, e.Iterations));
+        return entries.Count;
+    }
 
     /// <summary>
     /// Client output: no pause threshold (the client bounds its own backlog, see

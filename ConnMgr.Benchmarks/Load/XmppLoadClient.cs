@@ -163,7 +163,7 @@ internal sealed class XmppLoadClient
                 socket.SetRawSocketOption(0, 24, [1, 0, 0, 0]);
                 socket.Bind(new IPEndPoint(source, 0));
             }
-            await socket.ConnectAsync(_run.ServerEndPoint).ConfigureAwait(false);
+            await socket.ConnectAsync(_run.ServerEndPointFor(_number)).ConfigureAwait(false);
             Interlocked.Decrement(ref counters.Connecting);
             connecting = false;
             Interlocked.Increment(ref counters.Connected);

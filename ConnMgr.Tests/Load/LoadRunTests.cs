@@ -82,4 +82,52 @@ public sealed class LoadRunTests
         Assert.That(run.Counters.LoginsSucceeded, Is.EqualTo(12), run.Counters.FirstErrorText(LoadError.Connect));
         Assert.That(server.ClientAddresses.Select(a => a.ToString()).Distinct(), Is.EquivalentTo(new[] { "127.0.0.2", "127.0.0.3" }));
     }
+
+    [Test]
+    public void SaltsOfThisProcessUsersAreDerivedBeforeTheRun()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            // user1..user12 are this run's; user99 is another worker's and must be skipped.
+            File.WriteAllLines(path, [
+                "user1 c2FsdDE= 16 pass",
+                "user2 c2FsdDI= 16 pass",
+                "",
+                "user99 c2FsdDk= 16 pass",
+            ]);
+            var run = new LoadRun(Options(1, "--salts", path));
+            Assert.That(run.PreloadSalts(), Is.EqualTo(2));
+            Assert.That(run.ScramCache.Count, Is.EqualTo(2));
+
+            File.WriteAllLines(path, ["user1 c2FsdDE= many pass"]);
+            Assert.That(() => new LoadRun(Options(1, "--salts", path)).PreloadSalts(),
+                Throws.InstanceOf<FormatException>().With.Message.Contains(":1: expected NAME SALT_BASE64 ITERATIONS PASSWORD"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public async Task UsersAreSpreadOverSeveralEdgePortsTheSameWayInEveryProcess()
+    {
+        await using var first = new FakeChatServer("pass");
+        await using var second = new FakeChatServer("pass");
+        var options = Options(first.Port, "--port", $"{first.Port},{second.Port}", "--interval", "0", "--hold", "200ms");
+        var run = new LoadRun(options);
+        Assert.That(run.ServerEndPointFor(1).Port, Is.EqualTo(first.Port));
+        Assert.That(run.ServerEndPointFor(2).Port, Is.EqualTo(second.Port));
+        Assert.That(run.ServerEndPointFor(3).Port, Is.EqualTo(first.Port));
+        // A worker with a later share still maps user 2 to the second edge.
+        var worker = LoadOptions.Parse(options.WorkerArguments(1, 2, "w.json")[1..], out var error)!;
+        Assert.That(error, Is.Null);
+        Assert.That(new LoadRun(worker).ServerEndPointFor(2).Port, Is.EqualTo(second.Port));
+
+        await run.RunAsync(CancellationToken.None);
+        Assert.That(run.Counters.LoginsSucceeded, Is.EqualTo(12), run.Counters.FirstErrorText(LoadError.Connect));
+        Assert.That(first.ClientAddresses, Has.Count.EqualTo(6));
+        Assert.That(second.ClientAddresses, Has.Count.EqualTo(6));
+    }
 }
