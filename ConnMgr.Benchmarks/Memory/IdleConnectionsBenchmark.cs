@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime;
+using System.Text;
 using ConnMgr.Edge.Tls;
 using ConnMgr.Edge.Transport;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -61,7 +62,7 @@ internal static class IdleConnectionsBenchmark
         var listener = transport.Listen(new IPEndPoint(IPAddress.Loopback, 0), kind);
 
         // Warm up one connection so code paths, the thread pool and TLS statics exist before the baseline.
-        await RunClientsAsync(listener.LocalEndPoint.Port, 1, options.Tls, linger: false);
+        await RunClientsAsync(listener.LocalEndPoint.Port, 1, options, linger: false);
         await WaitForAsync(() => transport.ConnectionCount == 0);
         var before = Snapshot.Take();
 
@@ -78,7 +79,8 @@ internal static class IdleConnectionsBenchmark
         var after = Snapshot.Take();
 
         var run = new IdleMemoryRun(options.Tls ? "Direct TLS" : "plain TCP", options.Count, before, after, IdleMemoryRun.TrimAndReadRss(),
-            [$"transport blocks rented while idle: {transport.BufferPool.RentedBlocks}", .. TlsNotes(options.Tls)]);
+            [$"each client sent {options.Payload} bytes, got them echoed, then idled; transport blocks rented while idle: {transport.BufferPool.RentedBlocks}",
+             .. TlsNotes(options.Tls)]);
         Emit(options, "idle-memory (transport only, echo handler)", run);
         await HoldAsync(options);
 
@@ -101,7 +103,8 @@ internal static class IdleConnectionsBenchmark
             var start = SelfStartInfo();
             start.RedirectStandardInput = false;
             start.RedirectStandardError = false;
-            foreach (var argument in new[] { Command, "--row", "--count", options.Count.ToString(CultureInfo.InvariantCulture) })
+            foreach (var argument in new[] { Command, "--row", "--count", options.Count.ToString(CultureInfo.InvariantCulture),
+                "--payload", options.Payload.ToString(CultureInfo.InvariantCulture) })
             {
                 start.ArgumentList.Add(argument);
             }
@@ -188,7 +191,7 @@ internal static class IdleConnectionsBenchmark
 
     private static async Task<int> RunClientAsync(Options options)
     {
-        var connections = await RunClientsAsync(options.Port, options.Count, options.Tls, linger: true);
+        var connections = await RunClientsAsync(options.Port, options.Count, options, linger: true);
         Console.WriteLine("ready");
         // Hold the connections until the server closes our standard input.
         await Console.In.ReadToEndAsync();
@@ -200,7 +203,7 @@ internal static class IdleConnectionsBenchmark
     }
 
     /// <summary>Opens connections, does one round trip on each; keeps them open when <paramref name="linger"/>.</summary>
-    private static async Task<List<Stream>> RunClientsAsync(int port, int count, bool tls, bool linger)
+    private static async Task<List<Stream>> RunClientsAsync(int port, int count, Options options, bool linger)
     {
         var connections = new Stream[count];
         await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = ConnectParallelism }, async (i, cancellationToken) =>
@@ -208,7 +211,7 @@ internal static class IdleConnectionsBenchmark
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
             Stream stream = new NetworkStream(socket, ownsSocket: true);
-            if (tls)
+            if (options.Tls)
             {
                 var secure = new SslStream(stream, leaveInnerStreamOpen: false);
                 await secure.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
@@ -220,7 +223,7 @@ internal static class IdleConnectionsBenchmark
                 }, cancellationToken);
                 stream = secure;
             }
-            var ping = "<presence/>"u8.ToArray();
+            var ping = Ping(options.Payload);
             await stream.WriteAsync(ping, cancellationToken);
             var echo = new byte[ping.Length];
             await stream.ReadExactlyAsync(echo, cancellationToken);
@@ -238,10 +241,20 @@ internal static class IdleConnectionsBenchmark
         return [.. connections];
     }
 
+    /// <summary>A &lt;presence/&gt;, or a presence padded to <paramref name="size"/> bytes to see what a large write leaves behind.</summary>
+    private static byte[] Ping(int size)
+    {
+        const string presence = "<presence/>";
+        return size <= presence.Length
+            ? Encoding.ASCII.GetBytes(presence)
+            : Encoding.ASCII.GetBytes($"<presence><status>{new string('x', Math.Max(0, size - 38))}</status></presence>");
+    }
+
     private static Process StartClientProcess(int port, Options options)
     {
         var start = SelfStartInfo();
-        foreach (var argument in new[] { Command, "--client", "--port", port.ToString(CultureInfo.InvariantCulture), "--count", options.Count.ToString(CultureInfo.InvariantCulture) })
+        foreach (var argument in new[] { Command, "--client", "--port", port.ToString(CultureInfo.InvariantCulture), "--count", options.Count.ToString(CultureInfo.InvariantCulture),
+            "--payload", options.Payload.ToString(CultureInfo.InvariantCulture) })
         {
             start.ArgumentList.Add(argument);
         }
@@ -319,13 +332,15 @@ internal static class IdleConnectionsBenchmark
     /// <param name="Both">Plain and TLS, each in its own process, printed side by side.</param>
     /// <param name="Row">Print the run as one line for --both instead of a table.</param>
     /// <param name="Hold">Keep the connections open after measuring until Enter (for a heap dump).</param>
-    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold)
+    /// <param name="Payload">Bytes each client sends and gets echoed before idling (transport only; 11, a &lt;presence/&gt;, by default).</param>
+    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold, int Payload)
     {
         public static Options Parse(string[] args)
         {
             var count = 10_000;
             bool tls = false, client = false, edge = false, both = false, row = false, hold = false;
             var port = 0;
+            var payload = 11;
             for (var i = 0; i < args.Length; i++)
             {
                 switch (args[i])
@@ -353,14 +368,17 @@ internal static class IdleConnectionsBenchmark
                     case "--hold":
                         hold = true;
                         break;
+                    case "--payload":
+                        payload = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                        break;
                     case "--port":
                         port = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
                     default:
-                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --hold)");
+                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --hold, --payload BYTES)");
                 }
             }
-            return new Options(count, tls, client, port, edge, both, row, hold);
+            return new Options(count, tls, client, port, edge, both, row, hold, payload);
         }
     }
 

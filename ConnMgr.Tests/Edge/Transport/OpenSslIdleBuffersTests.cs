@@ -55,6 +55,26 @@ public class OpenSslIdleBuffersTests
     }
 
     [Test]
+    public async Task A_stream_without_a_live_ssl_is_skipped_without_turning_the_feature_off()
+    {
+        await using var unauthenticated = new SslStream(new MemoryStream());
+        var (server, client) = await HandshakeAsync();
+        await client.DisposeAsync();
+        await server.DisposeAsync();
+
+        Assert.That(OpenSslIdleBuffers.TryEnable(unauthenticated, NullLogger.Instance), Is.False);
+        Assert.That(OpenSslIdleBuffers.TryEnable(server, NullLogger.Instance), Is.False, "closed after its handshake");
+        Assert.That(OpenSslIdleBuffers.Unavailable, Is.Null);
+
+        var (next, nextClient) = await HandshakeAsync();
+        await using (next)
+        await using (nextClient)
+        {
+            Assert.That(OpenSslIdleBuffers.TryEnable(next, NullLogger.Instance), Is.True, OpenSslIdleBuffers.Unavailable);
+        }
+    }
+
+    [Test]
     public async Task A_DirectTls_connection_gets_the_mode_and_echoes_large_writes()
     {
         await using var host = TransportHost.Start(EchoAsync, kind: TransportKind.DirectTls, certificates: _certificates);

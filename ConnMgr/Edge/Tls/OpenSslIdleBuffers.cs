@@ -59,10 +59,20 @@ internal static partial class OpenSslIdleBuffers
         {
             return false;
         }
-        var mode = binding.Control(stream, SslModeReleaseBuffers);
-        if (mode is null || (mode.Value & SslModeReleaseBuffers) == 0)
+        var mode = binding.Control(stream, SslModeReleaseBuffers, out var unexpected);
+        if (unexpected is not null)
         {
-            Disable($"SSL_ctrl did not set SSL_MODE_RELEASE_BUFFERS (mode {mode?.ToString("x", CultureInfo.InvariantCulture) ?? "unknown"})", logger);
+            Disable(unexpected, logger);
+            return false;
+        }
+        if (mode is null)
+        {
+            // This stream is not authenticated or already closed: nothing to save, nothing wrong.
+            return false;
+        }
+        if ((mode.Value & SslModeReleaseBuffers) == 0)
+        {
+            Disable($"SSL_ctrl did not set SSL_MODE_RELEASE_BUFFERS (mode {mode.Value.ToString("x", CultureInfo.InvariantCulture)})", logger);
             return false;
         }
         return true;
@@ -72,7 +82,7 @@ internal static partial class OpenSslIdleBuffers
     internal static bool? IsEnabled(SslStream stream, ILogger logger)
     {
         // SSL_CTRL_MODE with no bits adds none and returns the current mode.
-        var mode = Bind(logger)?.Control(stream, 0);
+        var mode = Bind(logger)?.Control(stream, 0, out _);
         return mode is null ? null : (mode.Value & SslModeReleaseBuffers) != 0;
     }
 
@@ -158,11 +168,21 @@ internal static partial class OpenSslIdleBuffers
             }
         }
 
-        /// <summary>SSL_ctrl(SSL_CTRL_MODE, <paramref name="bits"/>) on the stream's SSL: the resulting mode, or null.</summary>
-        public long? Control(SslStream stream, long bits)
+        /// <summary>
+        /// SSL_ctrl(SSL_CTRL_MODE, <paramref name="bits"/>) on the stream's SSL: the resulting mode, or
+        /// null when the stream has no live SSL (not authenticated, closed). <paramref name="unexpected"/>
+        /// says what differs from the checked runtime, and then nothing was called.
+        /// </summary>
+        public long? Control(SslStream stream, long bits, out string? unexpected)
         {
-            if (contextField.GetValue(stream) is not SafeHandle handle || handle.GetType() != handleType)
+            unexpected = null;
+            if (contextField.GetValue(stream) is not SafeHandle handle)
             {
+                return null;
+            }
+            if (handle.GetType() != handleType)
+            {
+                unexpected = $"_securityContext holds a {handle.GetType().FullName}, not a {SslHandleTypeName}";
                 return null;
             }
             var added = false;
@@ -170,7 +190,7 @@ internal static partial class OpenSslIdleBuffers
             {
                 handle.DangerousAddRef(ref added);
                 var ssl = handle.DangerousGetHandle();
-                return ssl == 0 ? null : (long)sslCtrl(ssl, SslCtrlMode, new CLong((nint)bits), 0).Value;
+                return handle.IsInvalid || ssl == 0 ? null : (long)sslCtrl(ssl, SslCtrlMode, new CLong((nint)bits), 0).Value;
             }
             catch (ObjectDisposedException)
             {
