@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Runtime;
 using System.Security.Cryptography;
 using System.Text;
@@ -11,21 +12,29 @@ using ConnMgr.Edge.Streams;
 using ConnMgr.Edge.Tls;
 using ConnMgr.Edge.Transport;
 using ConnMgr.Edge.Upstream;
+using ConnMgr.Edge.Web;
 using ConnMgr.Protocol.Sasl;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConnMgr.Benchmarks.Memory;
 
 /// <summary>
 /// Memory held by idle, logged-in clients of the whole edge (transport, stream layer, upstream
-/// session): <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --edge --count 10000 [--tls]</c>.
+/// session): <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --edge --count 10000 [--tls | --websocket]</c>.
 /// </summary>
 /// <remarks>
 /// This process runs the edge as <c>EdgeService</c> builds it: the upstream pool, the stream layer,
 /// the transport and its heartbeat. A child process (this program again, with <c>--client</c>) runs
 /// the embedded core, so the core's sessions do not count, and the clients, so their sockets and TLS
 /// state do not count either. Every client logs in and binds a resource, then idles: plain TCP with
-/// SCRAM-SHA-1 (PLAIN is refused in clear), or Direct TLS with PLAIN. Measured as in
+/// SCRAM-SHA-1 (PLAIN is refused in clear), Direct TLS with PLAIN, or WebSocket (RFC 7395, on a
+/// Kestrel listener as the daemon's <c>Edge:HttpPort</c>; loopback counts as encrypted) with PLAIN. Measured as in
 /// <see cref="IdleConnectionsBenchmark"/>: forced compacting GCs around the run, per connection the
 /// managed heap, the GC's committed memory, the process RSS, and their difference (native: OpenSSL
 /// with --tls). Kernel socket buffers are not in RSS.
@@ -39,12 +48,12 @@ internal static class EdgeIdleMemoryBenchmark
     /// <summary>Logins in flight at once: the core's SQLite reads and the links stay busy without piling up.</summary>
     private const int LoginParallelism = 64;
 
-    public static int Run(int count, bool tls, bool client)
-        => client ? RunClientAsync(count, tls).GetAwaiter().GetResult() : RunServerAsync(count, tls).GetAwaiter().GetResult();
+    public static int Run(int count, bool tls, bool client, bool webSocket = false)
+        => client ? RunClientAsync(count, tls, webSocket).GetAwaiter().GetResult() : RunServerAsync(count, tls, webSocket).GetAwaiter().GetResult();
 
-    private static async Task<int> RunServerAsync(int count, bool tls)
+    private static async Task<int> RunServerAsync(int count, bool tls, bool webSocket)
     {
-        using var process = StartClientProcess(count, tls);
+        using var process = StartClientProcess(count, tls, webSocket);
         var core = (await process.StandardOutput.ReadLineAsync())?.Split(' ');
         if (core is not ["core", var corePort, var secret])
         {
@@ -76,15 +85,17 @@ internal static class EdgeIdleMemoryBenchmark
         heartbeat.Register(transport);
         heartbeat.Start();
         var listener = transport.Listen(new IPEndPoint(IPAddress.Loopback, 0), tls ? TransportKind.DirectTls : TransportKind.Tcp);
+        await using var web = webSocket ? await WebListener.StartAsync(streams, count) : null;
+        Func<int> connections = web is null ? () => transport.ConnectionCount : () => web.Transport.SessionCount;
 
-        await process.StandardInput.WriteLineAsync($"listen {listener.LocalEndPoint.Port}");
+        await process.StandardInput.WriteLineAsync($"listen {(web is null ? listener.LocalEndPoint.Port : web.Port)}");
         await process.StandardInput.FlushAsync();
         if (await process.StandardOutput.ReadLineAsync() != "warm")
         {
             Console.Error.WriteLine($"warm-up failed: {await process.StandardError.ReadToEndAsync()}");
             return 1;
         }
-        await WaitForAsync(() => transport.ConnectionCount == 0 && pool.SessionCount == 0);
+        await WaitForAsync(() => connections() == 0 && pool.SessionCount == 0);
         var before = IdleConnectionsBenchmark.Snapshot.Take();
 
         var watch = Stopwatch.StartNew();
@@ -97,12 +108,12 @@ internal static class EdgeIdleMemoryBenchmark
             return 1;
         }
         var loginTime = watch.Elapsed;
-        await WaitForAsync(() => transport.ConnectionCount == count && pool.SessionCount == count);
+        await WaitForAsync(() => connections() == count && pool.SessionCount == count);
         // Let the last flushes, pipe completions and thread-pool work settle before measuring.
         await Task.Delay(TimeSpan.FromSeconds(2));
         var after = IdleConnectionsBenchmark.Snapshot.Take();
 
-        Report(count, tls, before, after, transport, loginTime);
+        Report(count, webSocket ? "WebSocket (PLAIN)" : tls ? "Direct TLS (PLAIN)" : "plain TCP (SCRAM-SHA-1)", before, after, transport, loginTime);
 
         process.StandardInput.Close();
         await process.WaitForExitAsync();
@@ -112,7 +123,7 @@ internal static class EdgeIdleMemoryBenchmark
         return 0;
     }
 
-    private static void Report(int count, bool tls, IdleConnectionsBenchmark.Snapshot before, IdleConnectionsBenchmark.Snapshot after,
+    private static void Report(int count, string kind, IdleConnectionsBenchmark.Snapshot before, IdleConnectionsBenchmark.Snapshot after,
         ClientTransport transport, TimeSpan loginTime)
     {
         var n = (double)count;
@@ -120,7 +131,7 @@ internal static class EdgeIdleMemoryBenchmark
 
         var committed = after.CommittedBytes - before.CommittedBytes;
         var rss = after.RssBytes - before.RssBytes;
-        Console.WriteLine($"idle-memory --edge: {count} idle logged-in {(tls ? "Direct TLS (PLAIN)" : "plain TCP (SCRAM-SHA-1)")} clients through the edge, .NET {Environment.Version}, server GC {GCSettings.IsServerGC}");
+        Console.WriteLine($"idle-memory --edge: {count} idle logged-in {kind} clients through the edge, .NET {Environment.Version}, server GC {GCSettings.IsServerGC}");
         Console.WriteLine($"  per connection   managed (GetTotalMemory) {PerConnection(after.ManagedBytes - before.ManagedBytes)}");
         Console.WriteLine($"                   GC heap size             {PerConnection(after.HeapSizeBytes - before.HeapSizeBytes)}");
         Console.WriteLine($"                   GC committed             {PerConnection(committed)}");
@@ -132,7 +143,7 @@ internal static class EdgeIdleMemoryBenchmark
 
     // ---- the child: the core and the clients -----------------------------------------------------
 
-    private static async Task<int> RunClientAsync(int count, bool tls)
+    private static async Task<int> RunClientAsync(int count, bool tls, bool webSocket)
     {
         var directory = Directory.CreateTempSubdirectory("connmgr-edge-memory-core-");
         var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
@@ -151,13 +162,13 @@ internal static class EdgeIdleMemoryBenchmark
             var listen = (await Console.In.ReadLineAsync())?.Split(' ');
             var endPoint = new IPEndPoint(IPAddress.Loopback, int.Parse(listen![1], CultureInfo.InvariantCulture));
             var cache = new ScramSaltedPasswordCache();
-            await (await LoginAsync(endPoint, tls, "warm-up", cache)).DisposeAsync();
+            await (await LoginAnyAsync(endPoint, tls, webSocket, "warm-up", cache)).DisposeAsync();
             Console.WriteLine("warm");
 
             await Console.In.ReadLineAsync();
-            var clients = new Stream[count];
+            var clients = new IAsyncDisposable[count];
             await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = LoginParallelism },
-                async (i, _) => clients[i] = await LoginAsync(endPoint, tls, "r" + i.ToString(CultureInfo.InvariantCulture), cache));
+                async (i, _) => clients[i] = await LoginAnyAsync(endPoint, tls, webSocket, "r" + i.ToString(CultureInfo.InvariantCulture), cache));
             Console.WriteLine("ready");
 
             // Hold the clients until the measuring side closes our standard input.
@@ -169,6 +180,112 @@ internal static class EdgeIdleMemoryBenchmark
         }
         directory.Delete(recursive: true);
         return 0;
+    }
+
+    private static async Task<IAsyncDisposable> LoginAnyAsync(IPEndPoint endPoint, bool tls, bool webSocket, string resource, ScramSaltedPasswordCache cache)
+        => webSocket ? await LoginWebSocketAsync(endPoint, resource) : await LoginAsync(endPoint, tls, resource, cache);
+
+    /// <summary>RFC 7395: open, PLAIN (loopback counts as encrypted), open again, bind; one element per message.</summary>
+    private static async Task<IAsyncDisposable> LoginWebSocketAsync(IPEndPoint endPoint, string resource)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol(WebTransport.SubProtocol);
+        await socket.ConnectAsync(new Uri($"ws://{endPoint}{WebTransport.WebSocketPath}"), CancellationToken.None);
+        const string open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
+        var buffer = new byte[8192];
+        async Task SendAsync(string text) => await socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
+        async Task<string> ReceiveUntilAsync(string part)
+        {
+            while (true)
+            {
+                var message = new StringBuilder();
+                WebSocketReceiveResult result;
+                do
+                {
+                    result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        throw new InvalidOperationException($"the edge closed the WebSocket; waiting for {part}");
+                    }
+                    message.Append(Encoding.UTF8.GetString(buffer, 0, result.Count));
+                }
+                while (!result.EndOfMessage);
+                if (message.ToString().Contains(part, StringComparison.Ordinal))
+                {
+                    return message.ToString();
+                }
+            }
+        }
+
+        await SendAsync(open);
+        await ReceiveUntilAsync("<stream:features");
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{User}\0{Password}"));
+        await SendAsync($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>");
+        await ReceiveUntilAsync("<success");
+        await SendAsync(open);
+        await ReceiveUntilAsync("<stream:features");
+        await SendAsync($"<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>");
+        await ReceiveUntilAsync("<jid>");
+        return new WebSocketClient(socket);
+    }
+
+    private sealed class WebSocketClient(ClientWebSocket socket) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            socket.Abort();
+            socket.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>The web transport on a Kestrel listener, as the daemon's HTTP listener carries it.</summary>
+    private sealed class WebListener : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private readonly CancellationTokenSource _stopping;
+
+        private WebListener(WebApplication app, WebTransport transport, int port, CancellationTokenSource stopping)
+        {
+            _app = app;
+            Transport = transport;
+            Port = port;
+            _stopping = stopping;
+        }
+
+        public WebTransport Transport { get; }
+
+        public int Port { get; }
+
+        public static async Task<WebListener> StartAsync(ClientStreamHandler streams, int count)
+        {
+            var stopping = new CancellationTokenSource();
+            var transport = new WebTransport(new WebSettings { Domain = Domain }, () => streams, NullLoggerFactory.Instance, stopping.Token);
+            var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+            builder.Services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+            builder.Services.AddRoutingCore();
+            builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+            {
+                kestrel.Limits.MaxConcurrentConnections = count + 100;
+                kestrel.Limits.MaxConcurrentUpgradedConnections = count + 100;
+                kestrel.Listen(IPAddress.Loopback, 0);
+            });
+            var app = builder.Build();
+            transport.Map(app);
+            await app.StartAsync();
+            var server = app.Services.GetRequiredService<IServer>();
+            var address = server.Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new WebListener(app, transport, new Uri(address).Port, stopping);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stopping.CancelAsync();
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            await Transport.DisposeAsync();
+            _stopping.Dispose();
+        }
     }
 
     /// <summary>Stream header, SASL, restart, bind; returns the open stream of the logged-in client.</summary>
@@ -246,7 +363,7 @@ internal static class EdgeIdleMemoryBenchmark
         return text[start..end];
     }
 
-    private static Process StartClientProcess(int count, bool tls)
+    private static Process StartClientProcess(int count, bool tls, bool webSocket)
     {
         var start = new ProcessStartInfo
         {
@@ -267,6 +384,10 @@ internal static class EdgeIdleMemoryBenchmark
         if (tls)
         {
             start.ArgumentList.Add("--tls");
+        }
+        if (webSocket)
+        {
+            start.ArgumentList.Add("--websocket");
         }
         return Process.Start(start)!;
     }

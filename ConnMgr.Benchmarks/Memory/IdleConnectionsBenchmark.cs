@@ -37,7 +37,7 @@ internal static class IdleConnectionsBenchmark
         var options = Options.Parse(args);
         if (options.Edge)
         {
-            return EdgeIdleMemoryBenchmark.Run(options.Count, options.Tls, options.Client);
+            return EdgeIdleMemoryBenchmark.Run(options.Count, options.Tls, options.Client, options.WebSocket);
         }
         return options.Client
             ? RunClientAsync(options).GetAwaiter().GetResult()
@@ -234,7 +234,7 @@ internal static class IdleConnectionsBenchmark
         }
     }
 
-    private sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge)
+    private sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool WebSocket)
     {
         public static Options Parse(string[] args)
         {
@@ -243,6 +243,7 @@ internal static class IdleConnectionsBenchmark
             var client = false;
             var port = 0;
             var edge = false;
+            var webSocket = false;
             for (var i = 0; i < args.Length; i++)
             {
                 switch (args[i])
@@ -261,14 +262,17 @@ internal static class IdleConnectionsBenchmark
                     case "--edge":
                         edge = true;
                         break;
+                    case "--websocket":
+                        webSocket = true;
+                        break;
                     case "--port":
                         port = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
                     default:
-                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls, --edge)");
+                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls, --edge, --websocket)");
                 }
             }
-            return new Options(count, tls, client, port, edge);
+            return new Options(count, tls, client, port, edge, webSocket);
         }
     }
 

@@ -81,7 +81,16 @@ internal sealed class BoshEndpoint(WebTransport transport, ILogger logger)
         var response = new PooledMessageBuffer();
         try
         {
-            var outcome = await session.HandleAsync(request, response, context.RequestAborted);
+            BoshOutcome outcome;
+            try
+            {
+                outcome = await session.HandleAsync(request, response, context.RequestAborted);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                // The client gave up on this request while it waited for its turn; the session goes on.
+                return;
+            }
             if (outcome == BoshOutcome.ItemNotFound)
             {
                 // XEP-0124 14.3: a rid out of the window ends the session.
@@ -95,11 +104,40 @@ internal sealed class BoshEndpoint(WebTransport transport, ILogger logger)
             }
             context.Response.ContentType = "text/xml; charset=utf-8";
             context.Response.ContentLength = response.WrittenCount;
-            await context.Response.Body.WriteAsync(response.WrittenMemory, context.RequestAborted);
+            try
+            {
+                await context.Response.Body.WriteAsync(response.WrittenMemory, context.RequestAborted);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
+            {
+                // The connection died under a held request: what it carried is in the replay cache
+                // for the client's retry of the same rid (XEP-0124 14.3).
+            }
         }
         finally
         {
             response.Reset();
+        }
+    }
+
+    /// <summary>Waits for the streams of the sessions still open (they end with the daemon's stopping token), within <paramref name="timeout"/>.</summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        var lifetimes = new List<Task>();
+        foreach (var session in _sessions.Values)
+        {
+            if (session.Lifetime is { } lifetime)
+            {
+                lifetimes.Add(lifetime);
+            }
+        }
+        try
+        {
+            await Task.WhenAll(lifetimes).WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            // Streams stuck on a congested upstream link: the pool's shutdown ends them.
         }
     }
 

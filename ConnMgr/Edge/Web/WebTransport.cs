@@ -75,7 +75,12 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         _bosh.OnHeartbeat(timestamp);
     }
 
-    public ValueTask DisposeAsync() => _heartbeat.DisposeAsync();
+    /// <summary>After the daemon's stopping token: BOSH streams get their heartbeat until they end, then the heartbeat stops.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _bosh.StopAsync(Settings.CloseTimeout);
+        await _heartbeat.DisposeAsync();
+    }
 
     private async Task AcceptWebSocketAsync(HttpContext context)
     {
