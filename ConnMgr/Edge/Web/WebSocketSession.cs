@@ -292,6 +292,8 @@ internal sealed class WebSocketSession
         var reader = _connection.OutputReader;
         var framer = new WebOutputFramer();
         var message = new PooledMessageBuffer();
+        // After <close see-other-uri/> the stream's end has been said.
+        var redirected = false;
         try
         {
             while (true)
@@ -321,10 +323,13 @@ internal sealed class WebSocketSession
                         case XmlFrameKind.StreamHeader:
                             WebOutputFramer.WriteOpen(frame.Header!, message);
                             break;
+                        case XmlFrameKind.Element when WebOutputFramer.TryWriteRedirect(frame.Bytes, message):
+                            redirected = true;
+                            break;
                         case XmlFrameKind.Element:
                             WebOutputFramer.WriteElement(frame.Bytes, message);
                             break;
-                        case XmlFrameKind.StreamEnd:
+                        case XmlFrameKind.StreamEnd when !redirected:
                             WebOutputFramer.WriteClose(message);
                             break;
                     }
