@@ -43,6 +43,27 @@ public sealed class WebOutputFramerTests
         }));
     }
 
+    [TestCase("chat2.example.com", "wss://chat2.example.com/xmpp-websocket")]
+    [TestCase("wss://edge7.example.com/ws", "wss://edge7.example.com/ws")]
+    public void See_other_host_becomes_close_with_see_other_uri(string host, string uri)
+    {
+        var error = $"<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>{host}</see-other-host></stream:error>";
+        var output = new ArrayBufferWriter<byte>();
+
+        Assert.That(WebOutputFramer.TryWriteRedirect(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(error)), output), Is.True);
+        Assert.That(Encoding.UTF8.GetString(output.WrittenSpan), Is.EqualTo($"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing' see-other-uri='{uri}'/>"));
+    }
+
+    [TestCase("<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")]
+    [TestCase("<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")]
+    [TestCase("<message><body>see-other-host</body></message>")]
+    public void Other_elements_are_no_redirect(string element)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        Assert.That(WebOutputFramer.TryWriteRedirect(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(element)), output), Is.False);
+        Assert.That(output.WrittenCount, Is.Zero);
+    }
+
     private static List<string> Frames(WebOutputFramer framer, string xml)
     {
         var buffer = new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(xml));

@@ -17,7 +17,7 @@ namespace ConnMgr.Edge.Web;
 /// </remarks>
 internal sealed class WebOutputFramer
 {
-    public const string FramingNamespace = "urn:ietf:params:xml:ns:xmpp-framing";
+    public const string FramingNamespace = XmppNamespaces.Framing;
 
     private static readonly XmlScannerOptions s_options = new()
     {
@@ -77,6 +77,39 @@ internal sealed class WebOutputFramer
     /// <summary>RFC 7395 3.6: <c>&lt;close/&gt;</c> in place of the stream's end tag.</summary>
     public static void WriteClose(IBufferWriter<byte> output)
         => output.Write("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"u8);
+
+    /// <summary>
+    /// RFC 7395 3.6.1: a <c>see-other-host</c> stream error (RFC 6120 4.9.3.19) becomes
+    /// <c>&lt;close see-other-uri='…'/&gt;</c>, which a WebSocket client follows; a bare host is
+    /// taken to serve this same path over <c>wss</c>. False for any other element.
+    /// </summary>
+    public static bool TryWriteRedirect(in ReadOnlySequence<byte> element, IBufferWriter<byte> output)
+    {
+        if (element.Length > 4096 || !element.FirstSpan.StartsWith("<stream:error"u8))
+        {
+            return false;
+        }
+        var bytes = element.ToArray();
+        if (!XmlElementReader.TryCreate(bytes, StreamScope, out var error)
+            || !error.TryGetChild("see-other-host"u8, XmppNamespaces.Streams, out var host))
+        {
+            return false;
+        }
+        var target = host.GetText().Trim();
+        if (target.Length == 0)
+        {
+            return false;
+        }
+        var uri = target.Contains("://", StringComparison.Ordinal) ? target : $"wss://{target}{WebTransport.WebSocketPath}";
+        var writer = new XmlBufferWriter(output);
+        writer.StartElement("close"u8, FramingNamespace);
+        writer.Attribute("see-other-uri"u8, uri);
+        writer.EndElement();
+        return true;
+    }
+
+    private static readonly XmlNamespaceScope StreamScope = XmlNamespaceScope.Create(
+        XmppNamespaces.Client, [new KeyValuePair<string, string>("stream", XmppNamespaces.Stream)]);
 
     /// <summary>
     /// One top-level element standing alone (RFC 7395 3.3.3, XEP-0206 section 5): without the

@@ -256,22 +256,35 @@ internal sealed class WebSocketSession
             writer.Write(StreamEnd);
             return true;
         }
-        var header = new XmlBufferWriter(writer);
-        header.StartElement("stream:stream"u8, Protocol.XmppNamespaces.Client);
-        header.NamespaceDeclaration("stream"u8, Protocol.XmppNamespaces.Stream);
-        CopyAttribute(ref header, element, "to"u8);
-        CopyAttribute(ref header, element, "version"u8);
-        CopyAttribute(ref header, element, "xml:lang"u8);
-        header.CloseStartTag();
+        element.TryGetAttribute("to"u8, out var to);
+        element.TryGetAttribute("version"u8, out var version);
+        element.TryGetAttribute("xml:lang"u8, out var lang);
+        WriteStreamHeader(writer, to, version, lang);
         return true;
     }
 
-    private static void CopyAttribute(ref XmlBufferWriter header, in XmlElementReader element, ReadOnlySpan<byte> name)
+    /// <summary>
+    /// The stream header a web client's <c>&lt;open/&gt;</c> or BOSH session request stands for,
+    /// with the attribute values as the client escaped them (empty = absent).
+    /// </summary>
+    internal static void WriteStreamHeader(System.Buffers.IBufferWriter<byte> output, ReadOnlySpan<byte> to, ReadOnlySpan<byte> version, ReadOnlySpan<byte> lang)
     {
-        if (element.TryGetAttribute(name, out var raw))
+        var header = new XmlBufferWriter(output);
+        header.StartElement("stream:stream"u8, Protocol.XmppNamespaces.Client);
+        header.NamespaceDeclaration("stream"u8, Protocol.XmppNamespaces.Stream);
+        if (!to.IsEmpty)
         {
-            header.RawAttribute(name, raw);
+            header.RawAttribute("to"u8, to);
         }
+        if (!version.IsEmpty)
+        {
+            header.RawAttribute("version"u8, version);
+        }
+        if (!lang.IsEmpty)
+        {
+            header.RawAttribute("xml:lang"u8, lang);
+        }
+        header.CloseStartTag();
     }
 
     private async Task SendLoopAsync()
@@ -279,6 +292,8 @@ internal sealed class WebSocketSession
         var reader = _connection.OutputReader;
         var framer = new WebOutputFramer();
         var message = new PooledMessageBuffer();
+        // After <close see-other-uri/> the stream's end has been said.
+        var redirected = false;
         try
         {
             while (true)
@@ -308,10 +323,13 @@ internal sealed class WebSocketSession
                         case XmlFrameKind.StreamHeader:
                             WebOutputFramer.WriteOpen(frame.Header!, message);
                             break;
+                        case XmlFrameKind.Element when WebOutputFramer.TryWriteRedirect(frame.Bytes, message):
+                            redirected = true;
+                            break;
                         case XmlFrameKind.Element:
                             WebOutputFramer.WriteElement(frame.Bytes, message);
                             break;
-                        case XmlFrameKind.StreamEnd:
+                        case XmlFrameKind.StreamEnd when !redirected:
                             WebOutputFramer.WriteClose(message);
                             break;
                     }

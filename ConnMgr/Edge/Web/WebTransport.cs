@@ -30,6 +30,7 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
     private readonly CancellationToken _stopping;
     private readonly ConcurrentDictionary<long, WebStreamConnection> _sessions = new();
     private readonly Heartbeat _heartbeat;
+    private readonly BoshEndpoint _bosh;
 
     /// <param name="streams">The edge's stream layer; null until the edge has started (requests then get 503).</param>
     /// <param name="stopping">Fires when the daemon stops: every web stream then says system-shutdown.</param>
@@ -40,6 +41,7 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         _streams = streams;
         _logger = loggerFactory.CreateLogger<WebTransport>();
         _stopping = stopping;
+        _bosh = new BoshEndpoint(this, _logger);
         _heartbeat = new Heartbeat(loggerFactory.CreateLogger<Heartbeat>());
         _heartbeat.Register(this);
         _heartbeat.Start();
@@ -50,12 +52,16 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
     /// <summary>Web sessions open now (tests, diagnostics).</summary>
     public int SessionCount => _sessions.Count;
 
+    /// <summary>BOSH sessions known by their <c>sid</c> (tests, diagnostics).</summary>
+    public int BoshSessionCount => _bosh.SessionCount;
+
     /// <summary>Adds the routes and the WebSocket middleware to the HTTP listener.</summary>
     public void Map(WebApplication app)
     {
         // No keep-alive pings: ManagedWebSocket would arm a timer per socket; the stream layer pings idle clients.
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.Map(WebSocketPath, AcceptWebSocketAsync);
+        app.Map(BoshPath, HandleBoshAsync);
         app.MapGet("/.well-known/host-meta", context => WriteHostMetaAsync(context, json: false));
         app.MapGet("/.well-known/host-meta.json", context => WriteHostMetaAsync(context, json: true));
     }
@@ -66,9 +72,15 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         {
             session.Value.OnHeartbeat(timestamp);
         }
+        _bosh.OnHeartbeat(timestamp);
     }
 
-    public ValueTask DisposeAsync() => _heartbeat.DisposeAsync();
+    /// <summary>After the daemon's stopping token: BOSH streams get their heartbeat until they end, then the heartbeat stops.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _bosh.StopAsync(Settings.CloseTimeout);
+        await _heartbeat.DisposeAsync();
+    }
 
     private async Task AcceptWebSocketAsync(HttpContext context)
     {
@@ -95,7 +107,50 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         socket.Dispose();
     }
 
-    private async Task RunAsync(WebStreamConnection connection, Task session)
+    /// <summary>
+    /// BOSH requests. Browsers post them from the page's origin with <c>text/xml</c>, which needs
+    /// a CORS preflight: allowed origins get their answer, and the origin check applies as for
+    /// WebSocket.
+    /// </summary>
+    private Task HandleBoshAsync(HttpContext context)
+    {
+        var origin = context.Request.Headers.Origin;
+        if (!StringValues.IsNullOrEmpty(origin) && (Settings.AllowedOrigins.Count == 0 || IsAllowed(origin.ToString())))
+        {
+            context.Response.Headers.AccessControlAllowOrigin = origin;
+            context.Response.Headers.Vary = "Origin";
+        }
+        if (HttpMethods.IsOptions(context.Request.Method))
+        {
+            context.Response.Headers.AccessControlAllowMethods = "POST, OPTIONS";
+            context.Response.Headers.AccessControlAllowHeaders = "Content-Type";
+            context.Response.Headers.AccessControlMaxAge = "86400";
+            return Task.CompletedTask;
+        }
+        return _bosh.HandleAsync(context);
+    }
+
+    /// <summary>A new BOSH session's stream, admitted as a WebSocket's is; false when the request was answered with a refusal.</summary>
+    internal bool TryCreateBoshSession(HttpContext context, long rid, TimeSpan wait, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BoshSession? session)
+    {
+        session = null;
+        if (!Admit(context, out var handler))
+        {
+            return false;
+        }
+        ClientStream? stream = null;
+        // Cutting a BOSH session means ending its stream: there is no socket of its own to reset.
+        var connection = CreateConnection(context, MetricsTransport.Bosh,
+            reason => stream?.RequestClose(new CloseRequest(Protocol.Xml.StreamErrorCondition.None, reason, null, writeStreamEnd: false)));
+        stream = new ClientStream(handler, connection);
+        connection.Stream = stream;
+        session = new BoshSession(BoshSession.NewSid(), rid, wait, Settings, connection, stream);
+        session.Start(_stopping);
+        session.Lifetime = RunAsync(connection, session.Completion, release: false);
+        return true;
+    }
+
+    private async Task RunAsync(WebStreamConnection connection, Task session, bool release = true)
     {
         _sessions[connection.Id] = connection;
         WebLog.Opened(_logger, connection.Id, connection.MetricsTransport.ToString(), connection.RemoteEndPoint.Address);
@@ -111,7 +166,11 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         finally
         {
             _sessions.TryRemove(connection.Id, out _);
-            connection.Release();
+            // A BOSH session's pipes stay readable for the request that carries its last words.
+            if (release)
+            {
+                connection.Release();
+            }
             WebLog.Closed(_logger, connection.Id, connection.CloseReason);
         }
     }
