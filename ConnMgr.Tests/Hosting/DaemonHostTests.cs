@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using ConnMgr.Diagnostics;
 using ConnMgr.Hosting;
 using ConnMgr.Http;
@@ -96,6 +97,40 @@ public class DaemonHostTests
         await daemon.Get<ReadinessGate>().Ready.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(daemon.Get<ListenerEndpoints>().TryGet(HttpEndpointService.ListenerKey, out _), Is.False);
         Assert.That(daemon.Get<ListenerEndpoints>().All.Select(pair => pair.Key), Is.EqualTo(new[] { "Core:Port", "Edge:ClientPort", "Edge:DirectTlsPort" }));
+    }
+
+    [Test]
+    public async Task Https_port_serves_the_same_routes_with_the_edges_certificate()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync(["--Edge:HttpsPort=5281"]);
+        await daemon.Get<ReadinessGate>().Ready.WaitAsync(TimeSpan.FromSeconds(30));
+        X509Certificate2? presented = null;
+        using var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+        {
+            presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            return true;
+        };
+        using var https = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+
+        using HttpResponseMessage hostMeta = await https.GetAsync($"https://localhost:{daemon.Endpoint(HttpEndpointService.HttpsListenerKey).Port}/.well-known/host-meta");
+        string body = await hostMeta.Content.ReadAsStringAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(hostMeta.StatusCode, Is.EqualTo(HttpStatusCode.OK), body);
+            Assert.That(body, Does.Contain("wss://").And.Contain("/xmpp-websocket"), "links for a browser on HTTPS are secure");
+            Assert.That(presented?.GetNameInfo(X509NameType.DnsName, false), Is.EqualTo("localhost"), "the XMPP certificate for Xmpp:Domain");
+            Assert.That(daemon.Get<ListenerEndpoints>().TryGet(HttpEndpointService.ListenerKey, out _), Is.True, "plain HTTP stays on");
+        });
+    }
+
+    [Test]
+    public async Task Https_port_is_off_by_default()
+    {
+        await using TestDaemon daemon = await TestDaemon.StartAsync();
+        await daemon.Get<ReadinessGate>().Ready.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(daemon.Get<ListenerEndpoints>().TryGet(HttpEndpointService.HttpsListenerKey, out _), Is.False);
     }
 
     [Test]

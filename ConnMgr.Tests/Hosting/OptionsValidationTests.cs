@@ -36,6 +36,8 @@ public class OptionsValidationTests
     [TestCase("Edge:ClientPort", "abc", "Edge:ClientPort must be an integer (got \"abc\")")]
     [TestCase("Edge:DirectTlsPort", "-1", "Edge:DirectTlsPort must be between 1 and 65535, or 0 to turn it off (got -1)")]
     [TestCase("Edge:HttpPort", "70000", "Edge:HttpPort must be between 1 and 65535, or 0 to turn it off (got 70000)")]
+    [TestCase("Edge:HttpsPort", "-5", "Edge:HttpsPort must be between 1 and 65535, or 0 to turn it off (got -5)")]
+    [TestCase("Edge:HttpsPort", "5280", "Edge:HttpsPort must differ from Edge:HttpPort (both are 5280)")]
     [TestCase("Edge:MaxStanzaBytes", "1023", "Edge:MaxStanzaBytes must be between 1024 and 1000000 (got 1023)")]
     [TestCase("Edge:MaxStanzaBytes", "1048576", "Edge:MaxStanzaBytes must be between 1024 and 1000000 (got 1048576)")]
     [TestCase("Edge:NegotiationTimeoutSeconds", "0", "Edge:NegotiationTimeoutSeconds must be between 1 and 3600 (got 0)")]

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using ConnMgr.Diagnostics;
 using ConnMgr.Edge.Streams;
 using ConnMgr.Edge.Tls;
@@ -6,6 +7,7 @@ using ConnMgr.Edge.Transport;
 using ClientTransport = ConnMgr.Edge.Transport.ClientTransport;
 using ConnMgr.Edge.Upstream;
 using ConnMgr.Hosting;
+using ConnMgr.Http;
 using ConnMgr.Options;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -43,7 +45,7 @@ internal sealed partial class EdgeService(
     ReadinessGate readiness,
     ConnMgrMetrics metrics,
     IHostApplicationLifetime lifetime,
-    ILoggerFactory loggerFactory) : IHostedService, IUpstreamHealth, IAsyncDisposable
+    ILoggerFactory loggerFactory) : IHostedService, IUpstreamHealth, IHttpsCertificateSource, IAsyncDisposable
 {
     public const string ClientPortKey = "Edge:ClientPort";
     public const string DirectTlsPortKey = "Edge:DirectTlsPort";
@@ -57,6 +59,7 @@ internal sealed partial class EdgeService(
     private ClientTransport? _transport;
     private Heartbeat? _heartbeat;
     private Task _opening = Task.CompletedTask;
+    private CertificateProvider? _certificates;
 
     /// <summary>The stream layer, once started; for in-process tests.</summary>
     internal ClientStreamHandler? Streams { get; private set; }
@@ -65,6 +68,8 @@ internal sealed partial class EdgeService(
     internal ClientTransport? Transport => _transport;
 
     public int LinksUp => _pool?.LinksUp ?? 0;
+
+    public SslServerAuthenticationOptions? HttpsOptions => Volatile.Read(ref _certificates)?.Current.Https;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -87,6 +92,7 @@ internal sealed partial class EdgeService(
         _heartbeat = new Heartbeat(loggerFactory.CreateLogger<Heartbeat>());
         _heartbeat.Register(_transport);
         _heartbeat.Register(certificates);
+        Volatile.Write(ref _certificates, certificates);
         _heartbeat.Start();
 
         _opening = OpenWhenUpstreamReadyAsync(edge, ready);

@@ -23,6 +23,7 @@ internal static class EdgeServiceCollectionExtensions
         services.Replace(ServiceDescriptor.Singleton<IUpstreamHealth>(provider => provider.GetRequiredService<EdgeService>()));
         services.AddHostedService(provider => provider.GetRequiredService<EdgeService>());
         services.AddSingleton<IHttpEndpointContributor, WebEndpoints>();
+        services.AddSingleton<IHttpsCertificateSource>(provider => provider.GetRequiredService<EdgeService>());
         return services;
     }
 }

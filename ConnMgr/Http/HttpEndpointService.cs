@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using ConnMgr.Hosting;
 using ConnMgr.Options;
 using Microsoft.AspNetCore.Builder;
@@ -6,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -14,8 +16,9 @@ using Microsoft.Extensions.Options;
 namespace ConnMgr.Http;
 
 /// <summary>
-/// The Kestrel listener on <c>Edge:HttpPort</c> (off when the port is 0 or the
-/// edge is disabled). Routes come from every registered
+/// The Kestrel listeners on <c>Edge:HttpPort</c> and <c>Edge:HttpsPort</c> (each off
+/// when its port is 0; both off when the edge is disabled), serving the same routes;
+/// HTTPS presents the edge's client certificate. Routes come from every registered
 /// <see cref="IHttpEndpointContributor"/>: <c>/metrics</c> and <c>/health</c>
 /// here, WebSocket and BOSH from the edge.
 /// </summary>
@@ -30,9 +33,11 @@ internal sealed partial class HttpEndpointService(
     ListenerEndpoints endpoints,
     ReadinessGate readiness,
     IEnumerable<IHttpEndpointContributor> contributors,
-    ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
+    ILoggerFactory loggerFactory,
+    IHttpsCertificateSource? certificates = null) : IHostedService, IAsyncDisposable
 {
     public const string ListenerKey = "Edge:HttpPort";
+    public const string HttpsListenerKey = "Edge:HttpsPort";
 
     // Request heads: metrics scrapers, health checks and WebSocket/BOSH clients
     // send a few hundred bytes; 16 KiB (half Kestrel's default) still leaves room
@@ -53,25 +58,41 @@ internal sealed partial class HttpEndpointService(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         EdgeOptions edge = edgeOptions.Value;
-        if (!edge.Enabled || edge.HttpPort == 0)
+        if (!edge.Enabled || (edge.HttpPort == 0 && edge.HttpsPort == 0))
         {
             Log.Off(_logger);
             return;
         }
-        ReadinessToken ready = readiness.Register(ListenerKey + " listener");
-        IPEndPoint bindTo = endpoints.BindEndPoint(edge.ListenAddress, edge.HttpPort);
-        _app = Build(edge, bindTo);
+        if (edge.HttpsPort != 0 && certificates is null)
+        {
+            throw new DaemonStartupException($"{HttpsListenerKey} needs the edge's TLS certificate, and no component provides one");
+        }
+        ReadinessToken ready = readiness.Register("Edge:HttpPort/HttpsPort listeners");
+        IPEndPoint? http = edge.HttpPort == 0 ? null : endpoints.BindEndPoint(edge.ListenAddress, edge.HttpPort);
+        IPEndPoint? https = edge.HttpsPort == 0 ? null : endpoints.BindEndPoint(edge.ListenAddress, edge.HttpsPort);
+        _app = Build(edge, http, https);
         try
         {
             await _app.StartAsync(cancellationToken);
         }
         catch (IOException e)
         {
-            throw new DaemonStartupException($"cannot listen on {bindTo} ({ListenerKey}): {e.Message}", e);
+            string listeners = string.Join(", ", new[] { (http, ListenerKey), (https, HttpsListenerKey) }
+                .Where(listener => listener.Item1 is not null).Select(listener => $"{listener.Item1} ({listener.Item2})"));
+            throw new DaemonStartupException($"cannot listen on {listeners}: {e.Message}", e);
         }
-        IPEndPoint bound = BoundEndPoint(_app, bindTo);
-        endpoints.Record(ListenerKey, bound);
-        Log.Listening(_logger, bound);
+        if (http is not null)
+        {
+            IPEndPoint bound = BoundEndPoint(_app, http, Uri.UriSchemeHttp);
+            endpoints.Record(ListenerKey, bound);
+            Log.Listening(_logger, Uri.UriSchemeHttp, bound);
+        }
+        if (https is not null)
+        {
+            IPEndPoint bound = BoundEndPoint(_app, https, Uri.UriSchemeHttps);
+            endpoints.Record(HttpsListenerKey, bound);
+            Log.Listening(_logger, Uri.UriSchemeHttps, bound);
+        }
         ready.SetReady();
     }
 
@@ -86,7 +107,7 @@ internal sealed partial class HttpEndpointService(
         }
     }
 
-    private WebApplication Build(EdgeOptions edge, IPEndPoint bindTo)
+    private WebApplication Build(EdgeOptions edge, IPEndPoint? http, IPEndPoint? https)
     {
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Services.AddSingleton(loggerFactory);
@@ -102,7 +123,25 @@ internal sealed partial class HttpEndpointService(
             kestrel.Limits.MaxRequestHeadersTotalSize = MaxRequestHeadersBytes;
             kestrel.Limits.MaxRequestHeaderCount = MaxRequestHeaders;
             kestrel.Limits.RequestHeadersTimeout = s_requestHeadersTimeout;
-            kestrel.Listen(bindTo, listen => listen.Protocols = HttpProtocols.Http1);
+            if (http is not null)
+            {
+                kestrel.Listen(http, listen => listen.Protocols = HttpProtocols.Http1);
+            }
+            if (https is not null)
+            {
+                kestrel.Listen(https, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    // Asked per handshake, so a reloaded certificate serves the next connection.
+                    listen.UseHttps(new TlsHandshakeCallbackOptions
+                    {
+                        OnConnection = _ => certificates!.HttpsOptions is { } options
+                            ? ValueTask.FromResult(options)
+                            : ValueTask.FromException<SslServerAuthenticationOptions>(
+                                new InvalidOperationException("the edge has not loaded its TLS certificate yet")),
+                    });
+                });
+            }
         });
         WebApplication app = builder.Build();
         foreach (IHttpEndpointContributor contributor in contributors)
@@ -112,12 +151,16 @@ internal sealed partial class HttpEndpointService(
         return app;
     }
 
-    private static IPEndPoint BoundEndPoint(WebApplication app, IPEndPoint requested)
+    private static IPEndPoint BoundEndPoint(WebApplication app, IPEndPoint requested, string scheme)
     {
-        string? address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
-        return address is not null && Uri.TryCreate(address, UriKind.Absolute, out Uri? uri)
-            ? new IPEndPoint(requested.Address, uri.Port)
-            : requested;
+        foreach (string address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
+        {
+            if (Uri.TryCreate(address, UriKind.Absolute, out Uri? uri) && uri.Scheme == scheme)
+            {
+                return new IPEndPoint(requested.Address, uri.Port);
+            }
+        }
+        return requested;
     }
 
     /// <summary>The web application starts and stops with the daemon; only the daemon's host listens for signals.</summary>
@@ -130,10 +173,10 @@ internal sealed partial class HttpEndpointService(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 120, Level = LogLevel.Information, Message = "HTTP listener (WebSocket, BOSH, /metrics, /health) on {EndPoint}")]
-        public static partial void Listening(ILogger logger, IPEndPoint endPoint);
+        [LoggerMessage(EventId = 120, Level = LogLevel.Information, Message = "{Scheme} listener (WebSocket, BOSH, /metrics, /health) on {EndPoint}")]
+        public static partial void Listening(ILogger logger, string scheme, IPEndPoint endPoint);
 
-        [LoggerMessage(EventId = 121, Level = LogLevel.Information, Message = "HTTP listener off (Edge:HttpPort is 0 or Edge:Enabled is false)")]
+        [LoggerMessage(EventId = 121, Level = LogLevel.Information, Message = "HTTP listener off (Edge:HttpPort and Edge:HttpsPort are 0, or Edge:Enabled is false)")]
         public static partial void Off(ILogger logger);
     }
 }

@@ -57,6 +57,13 @@ internal sealed class EdgeOptions : SectionOptions
     public int HttpPort { get; set; } = 5280;
 
     /// <summary>
+    /// <c>Edge:HttpsPort</c>: HTTPS port serving the same routes as <see cref="HttpPort"/> with the
+    /// client TLS certificate (<c>Tls:*</c>), for browsers that connect directly; web sessions on it
+    /// count as encrypted. Default <c>0</c> = off (5281 is the usual choice).
+    /// </summary>
+    public int HttpsPort { get; set; }
+
+    /// <summary>
     /// <c>Edge:MaxStanzaBytes</c>: largest top-level element a client may send, in
     /// bytes; a larger one ends the stream with <c>policy-violation</c>. Default
     /// <c>262144</c> (256 KiB, Prosody's c2s limit); 1024 to 1000000, staying
@@ -162,6 +169,7 @@ internal sealed class EdgeOptionsValidator(UnvalidatedOptions<CoreOptions> core)
         Port(failures, o, nameof(o.ClientPort), o.ClientPort);
         OptionalPort(failures, o, nameof(o.DirectTlsPort), o.DirectTlsPort);
         OptionalPort(failures, o, nameof(o.HttpPort), o.HttpPort);
+        OptionalPort(failures, o, nameof(o.HttpsPort), o.HttpsPort);
         Range(failures, o, nameof(o.MaxStanzaBytes), o.MaxStanzaBytes, 1024, EdgeOptions.MaxStanzaBytesLimit);
         Range(failures, o, nameof(o.NegotiationTimeoutSeconds), o.NegotiationTimeoutSeconds, 1, 3600);
         if (o.IdleTimeoutSeconds != 0 && (o.IdleTimeoutSeconds < 10 || o.IdleTimeoutSeconds > 86_400))
@@ -206,6 +214,10 @@ internal sealed class EdgeOptionsValidator(UnvalidatedOptions<CoreOptions> core)
         if (o.HttpPort != 0)
         {
             ports.Add((o.Key(nameof(o.HttpPort)), o.HttpPort));
+        }
+        if (o.HttpsPort != 0)
+        {
+            ports.Add((o.Key(nameof(o.HttpsPort)), o.HttpsPort));
         }
         CoreOptions coreOptions = core.Create();
         if (coreOptions.Enabled)

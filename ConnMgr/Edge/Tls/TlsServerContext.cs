@@ -20,6 +20,7 @@ internal sealed class TlsServerContext
         Version = version;
         StartTls = Options(certificateContext, alpn: null);
         DirectTls = Options(certificateContext, alpn: [XmppClient]);
+        Https = Options(certificateContext, alpn: [SslApplicationProtocol.Http11]);
     }
 
     public X509Certificate2 Certificate { get; }
@@ -32,6 +33,9 @@ internal sealed class TlsServerContext
 
     /// <summary>Options for port 5223: ALPN <c>xmpp-client</c>.</summary>
     public SslServerAuthenticationOptions DirectTls { get; }
+
+    /// <summary>Options for <c>Edge:HttpsPort</c>: ALPN <c>http/1.1</c> (the web transports need no HTTP/2).</summary>
+    public SslServerAuthenticationOptions Https { get; }
 
     /// <summary>
     /// Builds the context. <see cref="SslStreamCertificateContext"/> resolves the chain once
