@@ -12,6 +12,9 @@ namespace ConnMgr.Benchmarks.Load;
 /// </summary>
 internal static class LoadCommand
 {
+    /// <summary>A worker's first line: its clients are prepared; it starts when the parent writes a line back.</summary>
+    private const string ReadyLine = "ready";
+
     /// <summary>Ports of one source address towards one server port: Linux's default ephemeral range 32768-60999.</summary>
     private const int EphemeralPorts = 60999 - 32768 + 1;
 
@@ -102,6 +105,16 @@ internal static class LoadCommand
         var run = new LoadRun(options);
         if (!await PreloadSaltsAsync(run).ConfigureAwait(false))
             return 2;
+        // Ready; the parent says go once every worker is, so that no worker's PBKDF2 runs on the run's clock.
+        await Console.Out.WriteLineAsync(ReadyLine).ConfigureAwait(false);
+        try
+        {
+            await Console.In.ReadLineAsync(cancel).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Interrupted before the start: the run below closes at once and still writes its totals.
+        }
         using var stopSampling = new CancellationTokenSource();
         var sampling = Task.Run(async () =>
         {
@@ -133,6 +146,7 @@ internal static class LoadCommand
         var temp = Directory.CreateTempSubdirectory("connmgr-load-");
         var latest = new WorkerSample?[count];
         var processes = new Process[count];
+        var readiness = new Task[count];
         var started = DateTime.UtcNow;
         var loadAverage = ProcessProbe.ReadLoadAverage();
         try
@@ -141,14 +155,30 @@ internal static class LoadCommand
             {
                 var index = i;
                 var process = new Process { StartInfo = WorkerStartInfo(options.WorkerArguments(i, count, Path.Combine(temp.FullName, $"worker-{i}.json"))) };
+                var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                readiness[i] = ready.Task;
                 process.OutputDataReceived += (_, e) =>
                 {
-                    if (e.Data is not null && WorkerSample.TryParseLine(e.Data) is { } sample)
+                    if (e.Data is null)
+                        ready.TrySetResult();
+                    else if (e.Data == ReadyLine)
+                        ready.TrySetResult();
+                    else if (WorkerSample.TryParseLine(e.Data) is { } sample)
                         Volatile.Write(ref latest[index], sample);
                 };
                 process.Start();
                 process.BeginOutputReadLine();
                 processes[i] = process;
+            }
+
+            // Workers derive their users' SaltedPasswords (--salts) before they are ready; the clock starts after.
+            await Task.WhenAll(readiness).ConfigureAwait(false);
+            started = DateTime.UtcNow;
+            loadAverage = ProcessProbe.ReadLoadAverage();
+            foreach (var p in processes)
+            {
+                if (!p.HasExited)
+                    await p.StandardInput.WriteLineAsync("go").ConfigureAwait(false);
             }
 
             using var forward = cancel.Register(() =>
@@ -214,7 +244,7 @@ internal static class LoadCommand
     private static ProcessStartInfo WorkerStartInfo(List<string> arguments)
     {
         var host = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell which program to start for the workers");
-        var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
             info.ArgumentList.Add(typeof(LoadCommand).Assembly.Location);
         foreach (var argument in arguments)

@@ -5,7 +5,8 @@
 # hand-written parts of that file and the other runs' sections stay).
 #
 #   compare.sh [--clients N] [--rate R] [--hold DUR] [--interval DUR] [--servers "prosody connmgr"]
-#              [--edges E] [--processes K] [--tag NAME] [--dir DIR] [--no-build] [-- EXTRA GENERATOR ARGS]
+#              [--edges E] [--processes K] [--warmup W] [--tag NAME] [--dir DIR] [--no-build]
+#              [-- EXTRA GENERATOR ARGS]
 #
 #   --clients N     clients (2000)                 --rate R        login attempts started per second (400)
 #   --hold DUR      hold after the ramp (60s)      --interval DUR  one message per user per DUR (20s)
@@ -14,6 +15,11 @@
 #                   (Core:Enabled=false) on ports 5422, 5432, ...; the clients are spread over the edges.
 #                   E=1 (default) runs the all-in-one daemon on 5422.
 #   --processes K   generator processes (default: enough for 19,000 clients each)
+#   --warmup W      before the measured run, W other users (numbers N+1..N+W) log in at the same rate, chat for
+#                   10 s and leave (default: min(N, 2000); 0 = none). The measured run then sees a server in its
+#                   steady state, as a daemon that has been up for a while is: fresh, ConnMgr spends a third of
+#                   its CPU for its first few thousand logins in the JIT's tier-1 recompilation (perf), which a
+#                   long-running process pays once. Both servers get the same warm-up.
 #   --tag NAME      section name in BENCHMARKS.md and prefix of the plots in ConnMgr.Benchmarks/plots/
 #                   (default: <clients>-<servers>)
 #   --dir DIR       scratch: Prosody's data, ConnMgr's data, users, JSON results (/tmp/connmgr-compare)
@@ -30,7 +36,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bench="$(cd "$here/.." && pwd)"
 repo="$(cd "$bench/.." && pwd)"
 
-clients=2000 rate=400 hold=60s interval=20s servers="prosody connmgr" edges=1 processes="" tag="" build=1
+clients=2000 rate=400 hold=60s interval=20s servers="prosody connmgr" edges=1 processes="" tag="" build=1 warmup=""
 dir=/tmp/connmgr-compare
 extra=()
 while [ $# -gt 0 ]; do
@@ -42,17 +48,20 @@ while [ $# -gt 0 ]; do
     --servers) servers="$2"; shift 2 ;;
     --edges) edges="$2"; shift 2 ;;
     --processes) processes="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
     --dir) dir="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ "$clients" =~ ^[0-9]+$ && "$edges" =~ ^[0-9]+$ && "$edges" -ge 1 ]] || { echo "compare.sh: --clients and --edges take whole numbers" >&2; exit 2; }
 # 19,000 clients per generator process leaves room under the 20,000-fd cap of this box.
 [ -n "$processes" ] || processes=$(( (clients + 18999) / 19000 ))
+[ -n "$warmup" ] || warmup=$(( clients < 2000 ? clients : 2000 ))
+accounts=$(( clients + warmup ))
 # One source address per 20,000 clients keeps each under its 28,232 ephemeral ports towards one port.
 last_source=$(( 2 + clients / 20000 ))
 sources="127.0.0.2-127.0.0.$last_source"
@@ -99,11 +108,11 @@ if [ ! -s "$cert" ] || [ ! -s "$key" ]; then
   chmod 600 "$key"
 fi
 
-echo "== users user1..user$clients" >&2
-users_file="$dir/users-$clients.txt"
-[ -s "$users_file" ] || for i in $(seq 1 "$clients"); do echo "user$i:pass"; done > "$users_file"
-if [[ " $servers " == *" prosody "* ]]; then "$here/prosody/setup.sh" register "$clients" >&2; fi
-salts="$dir/salts-$clients.txt"
+echo "== users user1..user$accounts" >&2
+users_file="$dir/users-$accounts.txt"
+[ -s "$users_file" ] || for i in $(seq 1 "$accounts"); do echo "user$i:pass"; done > "$users_file"
+if [[ " $servers " == *" prosody "* ]]; then "$here/prosody/setup.sh" register "$accounts" >&2; fi
+salts="$dir/salts-$accounts.txt"
 if [[ " $servers " == *" connmgr "* ]]; then
   # Existing users are skipped, so only the missing ones pay for their PBKDF2.
   "${connmgr[@]}" user import "$users_file" --DataDirectory="$cm_dir/core" >&2
@@ -119,6 +128,22 @@ fi
 common=(--clients "$clients" --rate "$rate" --hold "$hold" --interval "$interval" --login-timeout 120s
         --processes "$processes" --sources "$sources" --domain "$domain" --mech SCRAM-SHA-1 "${extra[@]}")
 
+# RSS of the server processes before any client, summed: what a fresh daemon costs with no connection.
+fresh_rss() {
+  local total=0 pid kb
+  for pid in "$@"; do kb="$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")"; total=$((total + kb)); done
+  echo $((total * 1024))
+}
+
+# Users N+1..N+W log in, chat for 10 s and leave; its results are not kept.
+warm() {
+  [ "$warmup" -gt 0 ] || return 0
+  echo "== warm-up: $warmup other users" >&2
+  "${generator[@]}" --clients "$warmup" --first $((clients + 1)) --rate "$rate" --hold 10s --interval 2s \
+    --processes $(( (warmup + 18999) / 19000 )) --sources 127.0.0.$((last_source + 1)) --domain "$domain" \
+    --login-timeout 120s "$@" 2>&1 | grep -E '^(logins|errors):' >&2
+}
+
 wait_port() {
   for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
   echo "compare.sh: nothing listens on 127.0.0.1:$1 after 30 s" >&2; return 1
@@ -128,6 +153,8 @@ run_prosody() {
   "$here/prosody/setup.sh" start >&2
   local pid; pid="$("$here/prosody/setup.sh" pid)"
   sleep 2
+  fresh_rss "$pid" > "$results/$tag-prosody.fresh-rss"
+  warm --port 5322
   "${generator[@]}" "${common[@]}" --port 5322 --server-pid "$pid" --label prosody \
     --out "$results/$tag-prosody.json" --md "$plots/$tag-prosody.md"
   "$here/prosody/setup.sh" stop >&2
@@ -166,6 +193,8 @@ run_connmgr() {
   local pid_list port_list
   pid_list="$(IFS=,; echo "${daemon_pids[*]}")"
   port_list="$(IFS=,; echo "${ports[*]}")"
+  fresh_rss "${daemon_pids[@]}" > "$results/$tag-connmgr.fresh-rss"
+  warm --port "$port_list" --salts "$salts"
   "${generator[@]}" "${common[@]}" --port "$port_list" --server-pid "$pid_list" --salts "$salts" --label connmgr \
     --out "$results/$tag-connmgr.json" --md "$plots/$tag-connmgr.md"
   stop_connmgr

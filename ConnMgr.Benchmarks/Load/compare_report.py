@@ -17,7 +17,11 @@ ONE_GIB_KIB = 1024 * 1024
 
 def load(path):
     with open(path) as f:
-        return json.load(f)
+        run = json.load(f)
+    # compare.sh leaves the servers' RSS before the warm-up beside the results.
+    fresh = path[:-len(".json")] + ".fresh-rss"
+    run["freshRssBytes"] = int(open(fresh).read()) if os.path.exists(fresh) else None
+    return run
 
 
 # The first seconds of the hold still carry the ramp's tail (logins queued in the server finishing).
@@ -53,8 +57,13 @@ def figures(run):
     online = steady.get("loggedIn") or 0
     rss_kib = steady.get("serverRssPerConnectionKiB")
     tcp_kib = max(0.0, steady.get("tcpMemoryPerConnectionKiB") or 0.0)
-    total_kib = rss_kib + tcp_kib if rss_kib is not None else None
-    absolute_kib = steady["serverRssBytes"] / 1024.0 / online if online and steady.get("serverRssBytes", -1) > 0 else None
+    rss_bytes = steady.get("serverRssBytes", -1)
+    absolute_kib = rss_bytes / 1024.0 / online if online and rss_bytes > 0 else None
+    fresh = run.get("freshRssBytes")
+    fresh_kib = (rss_bytes - fresh) / 1024.0 / online if online and rss_bytes > 0 and fresh else None
+    # Per connection over the fresh process when there was a warm-up (its freed memory is reused, so the RSS
+    # just before the measured ramp understates), else over the RSS just before the ramp.
+    rss_kib = fresh_kib if fresh_kib is not None else rss_kib
     ramp_cpu = s["cpuPercent"]["serverRamp"]
     errors = run["totals"].get("errors", {})
     return {
@@ -66,9 +75,10 @@ def figures(run):
         "online": online,
         "rss_kib": rss_kib,
         "rss_abs_kib": absolute_kib,
+        "fresh_mib": fresh / 1048576.0 if fresh else None,
         "tcp_kib": tcp_kib,
-        "mem_kib": total_kib,
-        "conns_per_gib": ONE_GIB_KIB / total_kib if total_kib else None,
+        "mem_kib": rss_kib + tcp_kib if rss_kib is not None else None,
+        "conns_per_gib": ONE_GIB_KIB / (rss_kib + tcp_kib) if rss_kib else None,
         "lat_p50": s["latencyMs"]["p50"],
         "lat_p99": s["latencyMs"]["p99"],
         "lat_p999": s["latencyMs"]["p999"],
@@ -92,10 +102,11 @@ ROWS = [
     ("login_p50", "login time p50, ms (connect to bound + presence)", "{:.1f}", False),
     ("login_p99", "login time p99, ms", "{:.1f}", False),
     ("online", "clients online at rest", "{:,}", None),
-    ("rss_kib", "server RSS per connection, KiB (over RSS before the run)", "{:.1f}", False),
+    ("fresh_mib", "server RSS of the fresh process before any client, MiB", "{:.1f}", None),
+    ("rss_kib", "server RSS per connection, KiB (over the fresh process, warm-up residue included)", "{:.1f}", False),
     ("rss_abs_kib", "server RSS per connection, KiB (whole RSS / clients)", "{:.1f}", False),
     ("tcp_kib", "kernel TCP memory per connection, KiB (/proc/net/sockstat, whole box)", "{:.2f}", False),
-    ("mem_kib", "memory per idle TLS connection, KiB (RSS over baseline + kernel)", "{:.1f}", False),
+    ("mem_kib", "memory per idle TLS connection, KiB (RSS over the fresh process + kernel)", "{:.1f}", False),
     ("conns_per_gib", "connections per GiB", "{:,.0f}", True),
     ("lat_p50", "message latency p50, ms (whole run)", "{:.2f}", False),
     ("lat_p99", "message latency p99, ms (whole run, ramp included)", "{:.2f}", False),
