@@ -110,16 +110,18 @@ public sealed partial class XmppStreamScanner
                     if (count >= maxAttributes)
                         goto InTag;
                     var attrColon = -1;
-                    var attrEnd = WindowNameEnd(span, p, ref window);
+                    var attrEnd = WindowAttribute(span, p, ref window, out var valueEnd);
                     if (attrEnd < 0)
+                    {
                         attrEnd = QNameEnd(span, p, out attrColon);
-                    if (attrEnd < 0 || attrEnd - p > maxName || attrEnd + 1 >= span.Length || span[attrEnd] != (byte)'=')
-                        goto InTag;
-                    var quote = span[attrEnd + 1];
-                    if (quote is not ((byte)'"' or (byte)'\''))
-                        goto InTag;
-                    var valueEnd = WindowValueEnd(span, attrEnd + 2, quote, ref window);
-                    if (valueEnd < 0)
+                        if (attrEnd < 0 || attrEnd + 1 >= span.Length || span[attrEnd] != (byte)'=')
+                            goto InTag;
+                        var quote = span[attrEnd + 1];
+                        if (quote is not ((byte)'"' or (byte)'\''))
+                            goto InTag;
+                        valueEnd = WindowValueEnd(span, attrEnd + 2, quote, ref window);
+                    }
+                    if (valueEnd < 0 || attrEnd - p > maxName)
                         goto InTag;
                     var length = attrEnd - p;
                     s[record] = input.Base + p;
@@ -367,6 +369,7 @@ public sealed partial class XmppStreamScanner
     {
         public int Start;
         public ulong NonName;   // not an ASCII NameChar: ':' and bytes >= 0x80 included
+        public ulong Equal;     // '='
         public ulong Apostrophe;
         public ulong Quote;
         public ulong ValueStop; // '<', '&', C0 controls and bytes >= 0x80: what an attribute value search stops at
@@ -388,6 +391,7 @@ public sealed partial class XmppStreamScanner
         {
             var v = Vector512.LoadUnsafe(ref start, (nuint)at);
             w.NonName = ~XmlChars.AsciiNameChars(v).ExtractMostSignificantBits();
+            w.Equal = Vector512.Equals(v, Vector512.Create((byte)'=')).ExtractMostSignificantBits();
             w.Apostrophe = Vector512.Equals(v, Vector512.Create((byte)'\'')).ExtractMostSignificantBits();
             w.Quote = Vector512.Equals(v, Vector512.Create((byte)'"')).ExtractMostSignificantBits();
             w.ValueStop = (Vector512.Equals(v, Vector512.Create((byte)'<')) | Vector512.Equals(v, Vector512.Create((byte)'&'))
@@ -399,6 +403,7 @@ public sealed partial class XmppStreamScanner
             var lo = Vector256.LoadUnsafe(ref start, (nuint)at);
             var hi = Vector256.LoadUnsafe(ref start, (nuint)at + 32);
             w.NonName = ~Join(XmlChars.AsciiNameChars(lo).ExtractMostSignificantBits(), XmlChars.AsciiNameChars(hi).ExtractMostSignificantBits());
+            w.Equal = Join(Vector256.Equals(lo, Vector256.Create((byte)'=')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'=')).ExtractMostSignificantBits());
             w.Apostrophe = Join(Vector256.Equals(lo, Vector256.Create((byte)'\'')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'\'')).ExtractMostSignificantBits());
             w.Quote = Join(Vector256.Equals(lo, Vector256.Create((byte)'"')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'"')).ExtractMostSignificantBits());
             w.ValueStop = Join(ValueStops(lo), ValueStops(hi));
@@ -440,6 +445,60 @@ public sealed partial class XmppStreamScanner
             return -1;
         var b = span[end];
         return b == (byte)':' || b >= 0x80 ? -1 : end;
+    }
+
+    /// <summary>
+    /// An attribute of the plain form <c>name='value'</c> (ASCII name without a colon, '=' and the quote
+    /// straight after it) starting at <c>span[i]</c>, read from the window: returns the name's end, with the
+    /// index of the closing quote in <paramref name="valueEnd"/> (-1 if the value is not acceptable); -1 if
+    /// the attribute is not of that form within the window (the caller then reads it with
+    /// <see cref="QNameEnd"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WindowAttribute(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int valueEnd)
+    {
+        valueEnd = -1;
+        var r = i - w.Start;
+        if ((uint)r > WindowReloadAt)
+        {
+            if (!TryLoadWindow(span, i, ref w))
+                return -1;
+            r = 0;
+        }
+        if ((XmlChars.Class[span[i]] & XmlChars.NameStart) == 0)
+            return -1;
+        var end = r + 1 + BitOperations.TrailingZeroCount(w.NonName >> (r + 1));
+        // The '=', the quote and the value's first byte must be in the window.
+        if (end > 61 || ((w.Equal >> end) & 1) == 0)
+            return -1;
+        ulong quotes;
+        byte quote;
+        if (((w.Apostrophe >> (end + 1)) & 1) != 0)
+        {
+            quotes = w.Apostrophe;
+            quote = (byte)'\'';
+        }
+        else if (((w.Quote >> (end + 1)) & 1) != 0)
+        {
+            quotes = w.Quote;
+            quote = (byte)'"';
+        }
+        else
+        {
+            return -1;
+        }
+        var value = end + 2;
+        var stops = (quotes | w.ValueStop) >> value;
+        if (stops == 0)
+        {
+            valueEnd = ValueEnd(span, w.Start + 64, quote); // the rest of the window is plain characters
+        }
+        else
+        {
+            var k = value + BitOperations.TrailingZeroCount(stops);
+            valueEnd = ((quotes >> k) & 1) != 0 ? w.Start + k : ValueEnd(span, w.Start + k, quote);
+        }
+        return w.Start + end;
     }
 
     /// <summary>
