@@ -23,13 +23,13 @@ public sealed partial class XmppStreamScanner
     /// <summary>
     /// From the '&lt;' at <c>span[i]</c> (top level or in content, stream phase), scans tags and text for as
     /// long as they take the common form and the span lasts: ASCII names with at most one colon, attributes
-    /// written <c>name='value'</c>, the five predefined entities and character references, UTF-8 checked per
-    /// run between ASCII delimiters. Returns the frame's length if the top-level element ends here,
-    /// <see cref="Failed"/> if the namespace checks of a complete start tag reject it, or <see cref="Handover"/>
-    /// with <paramref name="i"/> and the state machine's fields set to resume: in <see cref="State.Lt"/> after
-    /// the '&lt;' of a tag it did not finish, or in <see cref="State.Text"/> at a character it left. Tags it
-    /// finished are committed (tag stack, declarations, depth), so nothing is scanned twice but the
-    /// unfinished tag or reference.
+    /// written <c>name='value'</c>, the five predefined entities and character references, CDATA sections,
+    /// UTF-8 checked per run between ASCII delimiters. Returns the frame's length if the top-level element
+    /// ends here, <see cref="Failed"/> if the namespace checks of a complete start tag reject it, or
+    /// <see cref="Handover"/> with <paramref name="i"/> and the state machine's fields set to resume: in
+    /// <see cref="State.Lt"/> after the '&lt;' of a tag it did not finish, or in <see cref="State.Text"/> at a
+    /// character it left. Tags it finished are committed (tag stack, declarations, depth), so the state
+    /// machine scans again only the unfinished tag, reference or CDATA section: no byte more than twice.
     /// </summary>
     private int FastMarkup(ref Input input, ref int i, out XmlFrameKind kind)
     {
@@ -76,6 +76,17 @@ public sealed partial class XmppStreamScanner
                 if (--depth == 0)
                     goto FrameEnd;
             }
+            else if (b == (byte)'!')
+            {
+                // A CDATA section in content, ended by the first "]]>"; comments and DTD markup go to the state machine.
+                if (depth == 0 || !span[p..].StartsWith("![CDATA["u8))
+                    goto InTag;
+                p += 8;
+                var length = span[p..].IndexOf("]]>"u8);
+                if (length < 0 || !XmlChars.IsCharacterData(span.Slice(p, length)))
+                    goto InTag;
+                p += length + 3;
+            }
             else
             {
                 if (depth >= maxDepth)
@@ -94,7 +105,8 @@ public sealed partial class XmppStreamScanner
                 b = span[p];
                 var count = 0;
                 var record = attrBase;
-                var needsNamespaceCheck = colon >= 0;
+                var prefixed = colon >= 0;
+                var declaresDefault = false;
                 while (b != (byte)'>')
                 {
                     if (b == (byte)'/')
@@ -131,7 +143,8 @@ public sealed partial class XmppStreamScanner
                     s[record + 4] = valueEnd - attrEnd - 2;
                     var signature = (length & 0xFFFF) | (span[p] << 16) | (span[attrEnd - 1] << 24);
                     s[record + 5] = signature;
-                    needsNamespaceCheck |= attrColon >= 0 || signature == XmlnsSignature;
+                    prefixed |= attrColon >= 0;
+                    declaresDefault |= signature == XmlnsSignature;
                     record += AttrFields;
                     count++;
                     p = valueEnd + 1;
@@ -145,7 +158,7 @@ public sealed partial class XmppStreamScanner
                     if (++p == span.Length || span[p] != (byte)'>')
                         goto InTag;
                 }
-                if (needsNamespaceCheck)
+                if (prefixed)
                 {
                     _depth = depth;
                     _attrCount = count;
@@ -154,9 +167,13 @@ public sealed partial class XmppStreamScanner
                     _attrCount = 0;
                     s = _scratch!; // a declaration may have grown it
                 }
-                else if (count > 1 && HasDuplicateName(ref input, count))
+                else
                 {
-                    return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
+                    // What CheckAttributes would check without prefixes, in its order.
+                    if (count > 1 && HasDuplicateName(ref input, count))
+                        return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
+                    if (declaresDefault && !CheckDefaultDeclarations(ref input, count))
+                        return Failed;
                 }
                 p++;
                 if (!empty)
@@ -242,8 +259,9 @@ public sealed partial class XmppStreamScanner
     }
 
     /// <summary>
-    /// Whether two of the current start tag's attributes have the same name. Without prefixes and
-    /// <c>xmlns</c>, that is all <see cref="CheckAttributes"/> would have to check.
+    /// Whether two of the current start tag's attributes have the same name: the first check of
+    /// <see cref="CheckAttributes"/>, and with <see cref="CheckDefaultDeclarations"/> all of it that applies
+    /// to a tag without prefixes.
     /// </summary>
     private bool HasDuplicateName(ref Input input, int count)
     {
@@ -260,6 +278,18 @@ public sealed partial class XmppStreamScanner
             }
         }
         return false;
+    }
+
+    /// <summary>Checks each <c>xmlns='...'</c> among the current start tag's unprefixed attributes.</summary>
+    private bool CheckDefaultDeclarations(ref Input input, int count)
+    {
+        var s = _scratch!;
+        for (var record = AttrBase; count > 0; count--, record += AttrFields)
+        {
+            if (s[record + 5] == XmlnsSignature && RangeIs(ref input, s[record], 5, "xmlns"u8) && !CheckDefaultDeclaration(ref input, record))
+                return false;
+        }
+        return true;
     }
 
     /// <summary>
