@@ -23,13 +23,13 @@ public sealed partial class XmppStreamScanner
     /// <summary>
     /// From the '&lt;' at <c>span[i]</c> (top level or in content, stream phase), scans tags and text for as
     /// long as they take the common form and the span lasts: ASCII names with at most one colon, attributes
-    /// written <c>name='value'</c>, the five predefined entities and character references, UTF-8 checked per
-    /// run between ASCII delimiters. Returns the frame's length if the top-level element ends here,
-    /// <see cref="Failed"/> if the namespace checks of a complete start tag reject it, or <see cref="Handover"/>
-    /// with <paramref name="i"/> and the state machine's fields set to resume: in <see cref="State.Lt"/> after
-    /// the '&lt;' of a tag it did not finish, or in <see cref="State.Text"/> at a character it left. Tags it
-    /// finished are committed (tag stack, declarations, depth), so nothing is scanned twice but the
-    /// unfinished tag or reference.
+    /// written <c>name='value'</c>, the five predefined entities and character references, CDATA sections,
+    /// UTF-8 checked per run between ASCII delimiters. Returns the frame's length if the top-level element
+    /// ends here, <see cref="Failed"/> if the namespace checks of a complete start tag reject it, or
+    /// <see cref="Handover"/> with <paramref name="i"/> and the state machine's fields set to resume: in
+    /// <see cref="State.Lt"/> after the '&lt;' of a tag it did not finish, or in <see cref="State.Text"/> at a
+    /// character it left. Tags it finished are committed (tag stack, declarations, depth), so the state
+    /// machine scans again only the unfinished tag, reference or CDATA section: no byte more than twice.
     /// </summary>
     private int FastMarkup(ref Input input, ref int i, out XmlFrameKind kind)
     {
@@ -76,6 +76,17 @@ public sealed partial class XmppStreamScanner
                 if (--depth == 0)
                     goto FrameEnd;
             }
+            else if (b == (byte)'!')
+            {
+                // A CDATA section in content, ended by the first "]]>"; comments and DTD markup go to the state machine.
+                if (depth == 0 || !span[p..].StartsWith("![CDATA["u8))
+                    goto InTag;
+                p += 8;
+                var length = span[p..].IndexOf("]]>"u8);
+                if (length < 0 || !XmlChars.IsCharacterData(span.Slice(p, length)))
+                    goto InTag;
+                p += length + 3;
+            }
             else
             {
                 if (depth >= maxDepth)
@@ -94,7 +105,8 @@ public sealed partial class XmppStreamScanner
                 b = span[p];
                 var count = 0;
                 var record = attrBase;
-                var needsNamespaceCheck = colon >= 0;
+                var prefixed = colon >= 0;
+                var declaresDefault = false;
                 while (b != (byte)'>')
                 {
                     if (b == (byte)'/')
@@ -110,16 +122,18 @@ public sealed partial class XmppStreamScanner
                     if (count >= maxAttributes)
                         goto InTag;
                     var attrColon = -1;
-                    var attrEnd = WindowNameEnd(span, p, ref window);
+                    var attrEnd = WindowAttribute(span, p, ref window, out var valueEnd);
                     if (attrEnd < 0)
+                    {
                         attrEnd = QNameEnd(span, p, out attrColon);
-                    if (attrEnd < 0 || attrEnd - p > maxName || attrEnd + 1 >= span.Length || span[attrEnd] != (byte)'=')
-                        goto InTag;
-                    var quote = span[attrEnd + 1];
-                    if (quote is not ((byte)'"' or (byte)'\''))
-                        goto InTag;
-                    var valueEnd = WindowValueEnd(span, attrEnd + 2, quote, ref window);
-                    if (valueEnd < 0)
+                        if (attrEnd < 0 || attrEnd + 1 >= span.Length || span[attrEnd] != (byte)'=')
+                            goto InTag;
+                        var quote = span[attrEnd + 1];
+                        if (quote is not ((byte)'"' or (byte)'\''))
+                            goto InTag;
+                        valueEnd = WindowValueEnd(span, attrEnd + 2, quote, ref window);
+                    }
+                    if (valueEnd < 0 || attrEnd - p > maxName)
                         goto InTag;
                     var length = attrEnd - p;
                     s[record] = input.Base + p;
@@ -129,7 +143,8 @@ public sealed partial class XmppStreamScanner
                     s[record + 4] = valueEnd - attrEnd - 2;
                     var signature = (length & 0xFFFF) | (span[p] << 16) | (span[attrEnd - 1] << 24);
                     s[record + 5] = signature;
-                    needsNamespaceCheck |= attrColon >= 0 || signature == XmlnsSignature;
+                    prefixed |= attrColon >= 0;
+                    declaresDefault |= signature == XmlnsSignature;
                     record += AttrFields;
                     count++;
                     p = valueEnd + 1;
@@ -143,7 +158,7 @@ public sealed partial class XmppStreamScanner
                     if (++p == span.Length || span[p] != (byte)'>')
                         goto InTag;
                 }
-                if (needsNamespaceCheck)
+                if (prefixed)
                 {
                     _depth = depth;
                     _attrCount = count;
@@ -152,9 +167,13 @@ public sealed partial class XmppStreamScanner
                     _attrCount = 0;
                     s = _scratch!; // a declaration may have grown it
                 }
-                else if (count > 1 && HasDuplicateName(ref input, count))
+                else
                 {
-                    return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
+                    // What CheckAttributes would check without prefixes, in its order.
+                    if (count > 1 && HasDuplicateName(ref input, count))
+                        return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
+                    if (declaresDefault && !CheckDefaultDeclarations(ref input, count))
+                        return Failed;
                 }
                 p++;
                 if (!empty)
@@ -240,8 +259,9 @@ public sealed partial class XmppStreamScanner
     }
 
     /// <summary>
-    /// Whether two of the current start tag's attributes have the same name. Without prefixes and
-    /// <c>xmlns</c>, that is all <see cref="CheckAttributes"/> would have to check.
+    /// Whether two of the current start tag's attributes have the same name: the first check of
+    /// <see cref="CheckAttributes"/>, and with <see cref="CheckDefaultDeclarations"/> all of it that applies
+    /// to a tag without prefixes.
     /// </summary>
     private bool HasDuplicateName(ref Input input, int count)
     {
@@ -258,6 +278,18 @@ public sealed partial class XmppStreamScanner
             }
         }
         return false;
+    }
+
+    /// <summary>Checks each <c>xmlns='...'</c> among the current start tag's unprefixed attributes.</summary>
+    private bool CheckDefaultDeclarations(ref Input input, int count)
+    {
+        var s = _scratch!;
+        for (var record = AttrBase; count > 0; count--, record += AttrFields)
+        {
+            if (s[record + 5] == XmlnsSignature && RangeIs(ref input, s[record], 5, "xmlns"u8) && !CheckDefaultDeclaration(ref input, record))
+                return false;
+        }
+        return true;
     }
 
     /// <summary>
@@ -367,6 +399,7 @@ public sealed partial class XmppStreamScanner
     {
         public int Start;
         public ulong NonName;   // not an ASCII NameChar: ':' and bytes >= 0x80 included
+        public ulong Equal;     // '='
         public ulong Apostrophe;
         public ulong Quote;
         public ulong ValueStop; // '<', '&', C0 controls and bytes >= 0x80: what an attribute value search stops at
@@ -388,6 +421,7 @@ public sealed partial class XmppStreamScanner
         {
             var v = Vector512.LoadUnsafe(ref start, (nuint)at);
             w.NonName = ~XmlChars.AsciiNameChars(v).ExtractMostSignificantBits();
+            w.Equal = Vector512.Equals(v, Vector512.Create((byte)'=')).ExtractMostSignificantBits();
             w.Apostrophe = Vector512.Equals(v, Vector512.Create((byte)'\'')).ExtractMostSignificantBits();
             w.Quote = Vector512.Equals(v, Vector512.Create((byte)'"')).ExtractMostSignificantBits();
             w.ValueStop = (Vector512.Equals(v, Vector512.Create((byte)'<')) | Vector512.Equals(v, Vector512.Create((byte)'&'))
@@ -399,6 +433,7 @@ public sealed partial class XmppStreamScanner
             var lo = Vector256.LoadUnsafe(ref start, (nuint)at);
             var hi = Vector256.LoadUnsafe(ref start, (nuint)at + 32);
             w.NonName = ~Join(XmlChars.AsciiNameChars(lo).ExtractMostSignificantBits(), XmlChars.AsciiNameChars(hi).ExtractMostSignificantBits());
+            w.Equal = Join(Vector256.Equals(lo, Vector256.Create((byte)'=')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'=')).ExtractMostSignificantBits());
             w.Apostrophe = Join(Vector256.Equals(lo, Vector256.Create((byte)'\'')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'\'')).ExtractMostSignificantBits());
             w.Quote = Join(Vector256.Equals(lo, Vector256.Create((byte)'"')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'"')).ExtractMostSignificantBits());
             w.ValueStop = Join(ValueStops(lo), ValueStops(hi));
@@ -440,6 +475,60 @@ public sealed partial class XmppStreamScanner
             return -1;
         var b = span[end];
         return b == (byte)':' || b >= 0x80 ? -1 : end;
+    }
+
+    /// <summary>
+    /// An attribute of the plain form <c>name='value'</c> (ASCII name without a colon, '=' and the quote
+    /// straight after it) starting at <c>span[i]</c>, read from the window: returns the name's end, with the
+    /// index of the closing quote in <paramref name="valueEnd"/> (-1 if the value is not acceptable); -1 if
+    /// the attribute is not of that form within the window (the caller then reads it with
+    /// <see cref="QNameEnd"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WindowAttribute(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int valueEnd)
+    {
+        valueEnd = -1;
+        var r = i - w.Start;
+        if ((uint)r > WindowReloadAt)
+        {
+            if (!TryLoadWindow(span, i, ref w))
+                return -1;
+            r = 0;
+        }
+        if ((XmlChars.Class[span[i]] & XmlChars.NameStart) == 0)
+            return -1;
+        var end = r + 1 + BitOperations.TrailingZeroCount(w.NonName >> (r + 1));
+        // The '=', the quote and the value's first byte must be in the window.
+        if (end > 61 || ((w.Equal >> end) & 1) == 0)
+            return -1;
+        ulong quotes;
+        byte quote;
+        if (((w.Apostrophe >> (end + 1)) & 1) != 0)
+        {
+            quotes = w.Apostrophe;
+            quote = (byte)'\'';
+        }
+        else if (((w.Quote >> (end + 1)) & 1) != 0)
+        {
+            quotes = w.Quote;
+            quote = (byte)'"';
+        }
+        else
+        {
+            return -1;
+        }
+        var value = end + 2;
+        var stops = (quotes | w.ValueStop) >> value;
+        if (stops == 0)
+        {
+            valueEnd = ValueEnd(span, w.Start + 64, quote); // the rest of the window is plain characters
+        }
+        else
+        {
+            var k = value + BitOperations.TrailingZeroCount(stops);
+            valueEnd = ((quotes >> k) & 1) != 0 ? w.Start + k : ValueEnd(span, w.Start + k, quote);
+        }
+        return w.Start + end;
     }
 
     /// <summary>

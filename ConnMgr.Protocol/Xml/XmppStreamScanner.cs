@@ -15,9 +15,10 @@ namespace ConnMgr.Protocol.Xml;
 /// <para>
 /// Incremental: the caller passes all unconsumed bytes; the scanner remembers how many bytes of the
 /// unfinished frame it has already scanned (<c>_scanned</c>) and the state of a byte-resumable state
-/// machine, so every byte is examined once however the data is split into reads and segments. Offsets of
-/// names and attribute values inside the unfinished frame stay valid across calls because the caller
-/// never consumes an unfinished frame.
+/// machine, so every byte is examined once however the data is split into reads and segments (twice at
+/// most where the fast path, <see cref="FastMarkup"/>, hands an unfinished tag over to the state machine).
+/// Offsets of names and attribute values inside the unfinished frame stay valid across calls because the
+/// caller never consumes an unfinished frame.
 /// </para>
 /// <para>
 /// Memory: the scanner holds a few fields (about 100 bytes). Inside an element it rents one <c>int[]</c>

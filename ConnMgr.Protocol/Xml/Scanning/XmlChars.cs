@@ -3,6 +3,8 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Text;
+using System.Text.Unicode;
 
 namespace ConnMgr.Protocol.Xml.Scanning;
 
@@ -144,6 +146,17 @@ internal static class XmlChars
     public static readonly SearchValues<byte> CdataSpecialSet = Special("]"u8);
     public static readonly SearchValues<byte> DoubleQuotedSpecialSet = Special("<&\""u8);
     public static readonly SearchValues<byte> SingleQuotedSpecialSet = Special("<&'"u8);
+
+    // The C0 controls XML 1.0 forbids: all below 0x20 but tab, LF and CR.
+    private static readonly SearchValues<byte> s_forbiddenControls = SearchValues.Create(
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31]);
+
+    /// <summary>
+    /// Whether <paramref name="data"/> is well-formed UTF-8 of XML characters only (XML 1.0 Char), as the
+    /// content of a CDATA section must be.
+    /// </summary>
+    public static bool IsCharacterData(ReadOnlySpan<byte> data)
+        => !data.ContainsAny(s_forbiddenControls) && (Ascii.IsValid(data) || (Utf8.IsValid(data) && !ContainsNonCharacterFffx(data)));
 
     private static SearchValues<byte> Special(ReadOnlySpan<byte> delimiters)
     {

@@ -61,6 +61,7 @@ public sealed class FastPathTests
         yield return Case("LongNames", "<m{0} a{0}='1' b{0}:c='2' xmlns:b{0}='urn:b'><n{0}/></m{0}>");
         yield return Case("LongValues", "<m a='{0}' b=\"{0}\" c='{0}&amp;{0}'>{0}</m>");
         yield return Case("EndTagsWithSpaces", "<m{0}><n{0} ></n{0} ></m{0}\n>");
+        yield return Case("CdataSections", "<m>{0}<![CDATA[]]><![CDATA[{0}<x>&amp;]]]]><![CDATA[>\u00E9\U0001F600 ]] ]>]]>{0}</m>");
     }
 
     [TestCaseSource(nameof(ValidAtEveryShift))]
@@ -89,6 +90,11 @@ public sealed class FastPathTests
         yield return Case("SurrogateInText", NotWellFormed, "<message id='{0}'>x", new byte[] { 0xED, 0xA0, 0x80 }, "</message>");
         yield return Case("NonCharacterInText", NotWellFormed, "<message id='{0}'>x", new byte[] { 0xEF, 0xBF, 0xBF }, "</message>");
         yield return Case("CdataEndInText", NotWellFormed, "<message id='{0}'><body>a]]>b</body></message>");
+        yield return Case("ControlInCdata", NotWellFormed, "<message id='{0}'><![CDATA[x\u0001]]></message>");
+        yield return Case("SurrogateInCdata", NotWellFormed, "<message id='{0}'><![CDATA[x", new byte[] { 0xED, 0xA0, 0x80 }, "]]></message>");
+        yield return Case("NonCharacterInCdata", NotWellFormed, "<message id='{0}'><![CDATA[x", new byte[] { 0xEF, 0xBF, 0xBE }, "]]></message>");
+        yield return Case("MalformedCdataOpening", NotWellFormed, "<message id='{0}'><![CDATX[x]]></message>");
+        yield return Case("CommentInContent", StreamErrorCondition.RestrictedXml, "<message id='{0}'><!-- x --></message>");
         yield return Case("MismatchedEndTag", NotWellFormed, "<message id='{0}'><body>x</bodx></message>");
         yield return Case("EndTagLongerThanOpenName", NotWellFormed, "<message id='{0}'><body>x</bodyx></message>");
         yield return Case("BadCharacterReference", NotWellFormed, "<message id='{0}' a='&#0;'/>");
