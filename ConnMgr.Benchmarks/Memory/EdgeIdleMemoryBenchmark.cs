@@ -41,6 +41,9 @@ internal static class EdgeIdleMemoryBenchmark
     /// <summary>Logins in flight at once: the core's SQLite reads and the links stay busy without piling up.</summary>
     private const int LoginParallelism = 64;
 
+    /// <summary>--chat: characters in each message body (the load generator's default).</summary>
+    private const int ChatBodyLength = 150;
+
     public static int Run(IdleConnectionsBenchmark.Options options)
         => options.Client
             ? RunClientAsync(options.Count, options.Tls).GetAwaiter().GetResult()
@@ -118,12 +121,23 @@ internal static class EdgeIdleMemoryBenchmark
         }
         var loginTime = watch.Elapsed;
         var after = IdleConnectionsBenchmark.Snapshot.Take();
+        var trimmedRss = IdleMemoryRun.TrimAndReadRss();
+        string[] chat = [];
+        if (options.ChatSeconds > 0)
+        {
+            if (await ChatAsync(process, options.ChatSeconds, count) is not { } note)
+            {
+                return 1;
+            }
+            chat = [note];
+        }
 
-        var run = new IdleMemoryRun(tls ? "Direct TLS" : "plain TCP", count, before, quarterCount, quarter, after, IdleMemoryRun.TrimAndReadRss(),
+        var run = new IdleMemoryRun(tls ? "Direct TLS" : "plain TCP", count, before, quarterCount, quarter, after, trimmedRss,
         [
             tls ? "Direct TLS, SASL PLAIN, resource bound" : "plain TCP, SASL SCRAM-SHA-1, resource bound",
             string.Create(CultureInfo.InvariantCulture, $"logins took {loginTime.TotalSeconds:F1} s; transport blocks rented while idle: {transport.BufferPool.RentedBlocks}"),
             .. IdleConnectionsBenchmark.TlsNotes(tls),
+            .. chat,
         ]);
         IdleConnectionsBenchmark.Emit(options, "idle-memory --edge (logged-in clients through the whole edge)", run);
         await IdleConnectionsBenchmark.HoldAsync(options);
@@ -169,6 +183,12 @@ internal static class EdgeIdleMemoryBenchmark
                 Console.WriteLine(step);
             }
 
+            if ((await Console.In.ReadLineAsync())?.Split(' ') is ["chat", var seconds])
+            {
+                var (sent, received) = await ChatAsync(clients, int.Parse(seconds, CultureInfo.InvariantCulture));
+                Console.WriteLine($"chatted {sent} {received}");
+            }
+
             // Hold the clients until the measuring side closes our standard input.
             await Console.In.ReadToEndAsync();
             foreach (var client in clients)
@@ -178,6 +198,76 @@ internal static class EdgeIdleMemoryBenchmark
         }
         directory.Delete(recursive: true);
         return 0;
+    }
+
+    /// <summary>
+    /// --chat, the edge's side: what the clients' chat costs this process (GCs, allocation, CPU time),
+    /// to weigh a GC setting that shrinks idle memory against its cost under load.
+    /// </summary>
+    private static async Task<string?> ChatAsync(Process client, int seconds, int count)
+    {
+        var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        var allocated = GC.GetTotalAllocatedBytes();
+        var pauses = GC.GetTotalPauseDuration();
+        var cpu = Environment.CpuUsage.TotalTime;
+        await client.StandardInput.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"chat {seconds}"));
+        await client.StandardInput.FlushAsync();
+        if ((await client.StandardOutput.ReadLineAsync())?.Split(' ') is not ["chatted", var sent, var received])
+        {
+            Console.Error.WriteLine($"chat failed: {await client.StandardError.ReadToEndAsync()}");
+            return null;
+        }
+        var rss = IdleConnectionsBenchmark.Snapshot.ReadRss();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"chat: {count} clients, one {ChatBodyLength}-character message a second each for {seconds} s: {sent} sent, {received} bytes received; " +
+            $"this process: {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2} gen0/1/2 GCs, " +
+            $"{(GC.GetTotalAllocatedBytes() - allocated) / 1048576.0:F0} MiB allocated, GC pauses {(GC.GetTotalPauseDuration() - pauses).TotalMilliseconds:F0} ms, " +
+            $"CPU {(Environment.CpuUsage.TotalTime - cpu).TotalSeconds:F2} s, RSS at the end {rss / 1048576.0:F1} MiB");
+    }
+
+    /// <summary>--chat, the clients' side: each sends one message a second to the next client's resource; all read what arrives.</summary>
+    private static async Task<(long Sent, long Received)> ChatAsync(Stream[] clients, int seconds)
+    {
+        long received = 0;
+        using var stop = new CancellationTokenSource();
+        var readers = clients.Select(async client =>
+        {
+            var buffer = new byte[4096];
+            try
+            {
+                int read;
+                while ((read = await client.ReadAsync(buffer, stop.Token)) > 0)
+                {
+                    Interlocked.Add(ref received, read);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The chat is over.
+            }
+        }).ToArray();
+
+        var body = new string('x', ChatBodyLength);
+        var messages = clients.Select((_, i) => Encoding.UTF8.GetBytes(
+            $"<message to='{User}@{Domain}/r{(i + 1) % clients.Length}' type='chat'><body>{body}</body></message>")).ToArray();
+        long sent = 0;
+        for (var second = 0; second < seconds; second++)
+        {
+            var next = Task.Delay(TimeSpan.FromSeconds(1));
+            await Parallel.ForEachAsync(Enumerable.Range(0, clients.Length), new ParallelOptions { MaxDegreeOfParallelism = LoginParallelism },
+                async (i, _) =>
+                {
+                    await clients[i].WriteAsync(messages[i]);
+                    await clients[i].FlushAsync();
+                });
+            sent += clients.Length;
+            await next;
+        }
+        // The last messages are still on their way through the edge and the core.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await stop.CancelAsync();
+        await Task.WhenAll(readers);
+        return (sent, Interlocked.Read(ref received));
     }
 
     /// <summary>Stream header, SASL, restart, bind; returns the open stream of the logged-in client.</summary>

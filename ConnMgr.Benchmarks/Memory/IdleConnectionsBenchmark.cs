@@ -13,7 +13,7 @@ namespace ConnMgr.Benchmarks.Memory;
 
 /// <summary>
 /// Memory held by idle client connections, measured on the real transport:
-/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls | --both] [--edge] [--hold]</c>;
+/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls | --both] [--edge [--chat SECONDS]] [--hold]</c>;
 /// with <c>--edge</c>, logged-in clients through the whole edge (<see cref="EdgeIdleMemoryBenchmark"/>);
 /// <c>--both</c> measures plain and TLS one after the other and prints them side by side.
 /// </summary>
@@ -349,7 +349,8 @@ internal static class IdleConnectionsBenchmark
     /// <param name="Row">Print the run as one line for --both instead of a table.</param>
     /// <param name="Hold">Keep the connections open after measuring until Enter (for a heap dump).</param>
     /// <param name="Payload">Bytes each client sends and gets echoed before idling (transport only; 11, a &lt;presence/&gt;, by default).</param>
-    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold, int Payload)
+    /// <param name="ChatSeconds">With --edge, after measuring: every client sends one message a second to another for this long (0: none).</param>
+    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold, int Payload, int ChatSeconds)
     {
         public static Options Parse(string[] args)
         {
@@ -357,6 +358,7 @@ internal static class IdleConnectionsBenchmark
             bool tls = false, client = false, edge = false, both = false, row = false, hold = false;
             var port = 0;
             var payload = 11;
+            var chat = 0;
             for (var i = 0; i < args.Length; i++)
             {
                 switch (args[i])
@@ -387,14 +389,17 @@ internal static class IdleConnectionsBenchmark
                     case "--payload":
                         payload = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
+                    case "--chat":
+                        chat = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                        break;
                     case "--port":
                         port = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
                     default:
-                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --hold, --payload BYTES)");
+                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --hold, --payload BYTES, --chat SECONDS)");
                 }
             }
-            return new Options(count, tls, client, port, edge, both, row, hold, payload);
+            return new Options(count, tls, client, port, edge, both, row, hold, payload, chat);
         }
     }
 

@@ -226,17 +226,15 @@ internal sealed partial class ClientConnection
                 if (!toSend.IsEmpty)
                 {
                     var tls = _tls;
-                    foreach (var segment in toSend)
+                    if (tls is null)
                     {
-                        if (tls is not null)
+                        await SendPlainAsync(toSend);
+                    }
+                    else
+                    {
+                        foreach (var segment in toSend)
                         {
                             await tls.WriteAsync(segment);
-                            continue;
-                        }
-                        var remaining = segment;
-                        while (!remaining.IsEmpty)
-                        {
-                            remaining = remaining[await _socket.SendAsync(remaining, SocketFlags.None)..];
                         }
                     }
 
@@ -283,6 +281,31 @@ internal sealed partial class ClientConnection
             }
             reader.Complete();
             ReleaseDrainWaiter();
+        }
+    }
+
+    /// <summary>
+    /// One burst of clear-text output, through a sender rented from the transport's pool for the
+    /// burst only: an idle connection holds no send state (see <see cref="SocketSenderPool"/>).
+    /// </summary>
+    private async ValueTask SendPlainAsync(ReadOnlySequence<byte> data)
+    {
+        var sender = _transport.SocketSenders.Rent();
+        try
+        {
+            foreach (var segment in data)
+            {
+                var remaining = segment;
+                while (!remaining.IsEmpty)
+                {
+                    remaining = remaining[await sender.SendAsync(_socket, remaining)..];
+                }
+            }
+        }
+        finally
+        {
+            // Every send on it has completed: the awaits above returned or threw.
+            _transport.SocketSenders.Return(sender);
         }
     }
 }
