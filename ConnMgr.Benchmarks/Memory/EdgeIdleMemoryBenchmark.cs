@@ -28,9 +28,9 @@ namespace ConnMgr.Benchmarks.Memory;
 /// SCRAM-SHA-1 (PLAIN is refused in clear), or Direct TLS with PLAIN. Measured as in
 /// <see cref="IdleConnectionsBenchmark"/>: forced compacting GCs around the run, per connection the
 /// managed heap, the GC's committed memory, the process RSS, and their difference (native: OpenSSL
-/// with --tls). Kernel socket buffers are not in RSS. The per-connection figures include fixed costs
-/// divided by the count, the GC's gen0 budget first: DOTNET_GCgen0size=0x400000 took about 1.8 KiB
-/// off the plain figure at 10,000 connections.
+/// with --tls). Kernel socket buffers are not in RSS. The clients log in a quarter first, then the
+/// rest, with a measurement in between, so the table has the marginal cost next to the total / N
+/// (which includes fixed costs, the GC's gen0 budget first).
 /// </remarks>
 internal static class EdgeIdleMemoryBenchmark
 {
@@ -40,6 +40,9 @@ internal static class EdgeIdleMemoryBenchmark
 
     /// <summary>Logins in flight at once: the core's SQLite reads and the links stay busy without piling up.</summary>
     private const int LoginParallelism = 64;
+
+    /// <summary>--chat: characters in each message body (the load generator's default).</summary>
+    private const int ChatBodyLength = 150;
 
     public static int Run(IdleConnectionsBenchmark.Options options)
         => options.Client
@@ -92,26 +95,49 @@ internal static class EdgeIdleMemoryBenchmark
         await WaitForAsync(() => transport.ConnectionCount == 0 && pool.SessionCount == 0);
         var before = IdleConnectionsBenchmark.Snapshot.Take();
 
+        // The first quarter, measured, then the rest: the slope between the two is the marginal cost.
+        var quarterCount = count / 4;
         var watch = Stopwatch.StartNew();
-        await process.StandardInput.WriteLineAsync("go");
-        await process.StandardInput.FlushAsync();
-        var ready = await process.StandardOutput.ReadLineAsync();
-        if (ready != "ready")
+        var quarter = default(IdleConnectionsBenchmark.Snapshot);
+        foreach (var (step, expected) in new[] { ("quarter", quarterCount), ("ready", count) })
         {
-            Console.Error.WriteLine($"logins failed: {ready} {await process.StandardError.ReadToEndAsync()}");
-            return 1;
+            await process.StandardInput.WriteLineAsync("go");
+            await process.StandardInput.FlushAsync();
+            var ready = await process.StandardOutput.ReadLineAsync();
+            if (ready != step)
+            {
+                Console.Error.WriteLine($"logins failed: {ready} {await process.StandardError.ReadToEndAsync()}");
+                return 1;
+            }
+            await WaitForAsync(() => transport.ConnectionCount == expected && pool.SessionCount == expected);
+            watch.Stop();
+            // Let the last flushes, pipe completions and thread-pool work settle before measuring.
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            if (step == "quarter")
+            {
+                quarter = IdleConnectionsBenchmark.Snapshot.Take();
+                watch.Start();
+            }
         }
         var loginTime = watch.Elapsed;
-        await WaitForAsync(() => transport.ConnectionCount == count && pool.SessionCount == count);
-        // Let the last flushes, pipe completions and thread-pool work settle before measuring.
-        await Task.Delay(TimeSpan.FromSeconds(2));
         var after = IdleConnectionsBenchmark.Snapshot.Take();
+        var trimmedRss = IdleMemoryRun.TrimAndReadRss();
+        string[] chat = [];
+        if (options.ChatSeconds > 0)
+        {
+            if (await ChatAsync(process, options.ChatSeconds, count) is not { } note)
+            {
+                return 1;
+            }
+            chat = [note];
+        }
 
-        var run = new IdleMemoryRun(tls ? "Direct TLS" : "plain TCP", count, before, after, IdleMemoryRun.TrimAndReadRss(),
+        var run = new IdleMemoryRun(tls ? "Direct TLS" : "plain TCP", count, before, quarterCount, quarter, after, trimmedRss,
         [
             tls ? "Direct TLS, SASL PLAIN, resource bound" : "plain TCP, SASL SCRAM-SHA-1, resource bound",
             string.Create(CultureInfo.InvariantCulture, $"logins took {loginTime.TotalSeconds:F1} s; transport blocks rented while idle: {transport.BufferPool.RentedBlocks}"),
             .. IdleConnectionsBenchmark.TlsNotes(tls),
+            .. chat,
         ]);
         IdleConnectionsBenchmark.Emit(options, "idle-memory --edge (logged-in clients through the whole edge)", run);
         await IdleConnectionsBenchmark.HoldAsync(options);
@@ -148,11 +174,20 @@ internal static class EdgeIdleMemoryBenchmark
             await (await LoginAsync(endPoint, tls, "warm-up", cache)).DisposeAsync();
             Console.WriteLine("warm");
 
-            await Console.In.ReadLineAsync();
             var clients = new Stream[count];
-            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = LoginParallelism },
-                async (i, _) => clients[i] = await LoginAsync(endPoint, tls, "r" + i.ToString(CultureInfo.InvariantCulture), cache));
-            Console.WriteLine("ready");
+            foreach (var (step, from, to) in new[] { ("quarter", 0, count / 4), ("ready", count / 4, count) })
+            {
+                await Console.In.ReadLineAsync();
+                await Parallel.ForEachAsync(Enumerable.Range(from, to - from), new ParallelOptions { MaxDegreeOfParallelism = LoginParallelism },
+                    async (i, _) => clients[i] = await LoginAsync(endPoint, tls, "r" + i.ToString(CultureInfo.InvariantCulture), cache));
+                Console.WriteLine(step);
+            }
+
+            if ((await Console.In.ReadLineAsync())?.Split(' ') is ["chat", var seconds])
+            {
+                var (sent, received) = await ChatAsync(clients, int.Parse(seconds, CultureInfo.InvariantCulture));
+                Console.WriteLine($"chatted {sent} {received}");
+            }
 
             // Hold the clients until the measuring side closes our standard input.
             await Console.In.ReadToEndAsync();
@@ -163,6 +198,76 @@ internal static class EdgeIdleMemoryBenchmark
         }
         directory.Delete(recursive: true);
         return 0;
+    }
+
+    /// <summary>
+    /// --chat, the edge's side: what the clients' chat costs this process (GCs, allocation, CPU time),
+    /// to weigh a GC setting that shrinks idle memory against its cost under load.
+    /// </summary>
+    private static async Task<string?> ChatAsync(Process client, int seconds, int count)
+    {
+        var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        var allocated = GC.GetTotalAllocatedBytes();
+        var pauses = GC.GetTotalPauseDuration();
+        var cpu = Environment.CpuUsage.TotalTime;
+        await client.StandardInput.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"chat {seconds}"));
+        await client.StandardInput.FlushAsync();
+        if ((await client.StandardOutput.ReadLineAsync())?.Split(' ') is not ["chatted", var sent, var received])
+        {
+            Console.Error.WriteLine($"chat failed: {await client.StandardError.ReadToEndAsync()}");
+            return null;
+        }
+        var rss = IdleConnectionsBenchmark.Snapshot.ReadRss();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"chat: {count} clients, one {ChatBodyLength}-character message a second each for {seconds} s: {sent} sent, {received} bytes received; " +
+            $"this process: {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2} gen0/1/2 GCs, " +
+            $"{(GC.GetTotalAllocatedBytes() - allocated) / 1048576.0:F0} MiB allocated, GC pauses {(GC.GetTotalPauseDuration() - pauses).TotalMilliseconds:F0} ms, " +
+            $"CPU {(Environment.CpuUsage.TotalTime - cpu).TotalSeconds:F2} s, RSS at the end {rss / 1048576.0:F1} MiB");
+    }
+
+    /// <summary>--chat, the clients' side: each sends one message a second to the next client's resource; all read what arrives.</summary>
+    private static async Task<(long Sent, long Received)> ChatAsync(Stream[] clients, int seconds)
+    {
+        long received = 0;
+        using var stop = new CancellationTokenSource();
+        var readers = clients.Select(async client =>
+        {
+            var buffer = new byte[4096];
+            try
+            {
+                int read;
+                while ((read = await client.ReadAsync(buffer, stop.Token)) > 0)
+                {
+                    Interlocked.Add(ref received, read);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The chat is over.
+            }
+        }).ToArray();
+
+        var body = new string('x', ChatBodyLength);
+        var messages = clients.Select((_, i) => Encoding.UTF8.GetBytes(
+            $"<message to='{User}@{Domain}/r{(i + 1) % clients.Length}' type='chat'><body>{body}</body></message>")).ToArray();
+        long sent = 0;
+        for (var second = 0; second < seconds; second++)
+        {
+            var next = Task.Delay(TimeSpan.FromSeconds(1));
+            await Parallel.ForEachAsync(Enumerable.Range(0, clients.Length), new ParallelOptions { MaxDegreeOfParallelism = LoginParallelism },
+                async (i, _) =>
+                {
+                    await clients[i].WriteAsync(messages[i]);
+                    await clients[i].FlushAsync();
+                });
+            sent += clients.Length;
+            await next;
+        }
+        // The last messages are still on their way through the edge and the core.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await stop.CancelAsync();
+        await Task.WhenAll(readers);
+        return (sent, Interlocked.Read(ref received));
     }
 
     /// <summary>Stream header, SASL, restart, bind; returns the open stream of the logged-in client.</summary>

@@ -13,7 +13,7 @@ namespace ConnMgr.Benchmarks.Memory;
 
 /// <summary>
 /// Memory held by idle client connections, measured on the real transport:
-/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls | --both] [--edge] [--hold]</c>;
+/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls | --both] [--edge [--chat SECONDS]] [--hold]</c>;
 /// with <c>--edge</c>, logged-in clients through the whole edge (<see cref="EdgeIdleMemoryBenchmark"/>);
 /// <c>--both</c> measures plain and TLS one after the other and prints them side by side.
 /// </summary>
@@ -22,7 +22,9 @@ namespace ConnMgr.Benchmarks.Memory;
 /// for input (as the stream layer of a logged-in client does). The clients run in a child process
 /// (this program again, with <c>--client</c>) so their sockets and TLS state do not count: each
 /// opens its connections, does one round trip on each so both directions have been used, then
-/// idles. The server forces a full compacting GC before and after and reports, per connection,
+/// idles. The client opens a quarter of the connections first and the rest once the server has
+/// measured, for the marginal cost per connection (see <see cref="IdleMemoryRun"/>). The server
+/// forces a full compacting GC at each measurement and reports, per connection,
 /// the managed heap, the GC's committed memory and the process RSS; RSS minus GC-committed is the
 /// native part (sockets' SafeHandles aside, mostly OpenSSL state with --tls). File descriptors:
 /// .NET raises the soft limit to the hard one (20,000 here) at start, enough for 10,000 per side.
@@ -66,19 +68,30 @@ internal static class IdleConnectionsBenchmark
         await WaitForAsync(() => transport.ConnectionCount == 0);
         var before = Snapshot.Take();
 
+        // The client opens a quarter, waits for the measurement, then opens the rest (the marginal cost).
         using var client = StartClientProcess(listener.LocalEndPoint.Port, options);
-        var ready = await client.StandardOutput.ReadLineAsync();
-        if (ready != "ready")
+        var quarter = default(Snapshot);
+        foreach (var (step, expected) in new[] { ("quarter", options.Count / 4), ("ready", options.Count) })
         {
-            Console.Error.WriteLine($"client process failed: {ready} {await client.StandardError.ReadToEndAsync()}");
-            return 1;
+            var ready = await client.StandardOutput.ReadLineAsync();
+            if (ready != step)
+            {
+                Console.Error.WriteLine($"client process failed: {ready} {await client.StandardError.ReadToEndAsync()}");
+                return 1;
+            }
+            await WaitForAsync(() => transport.ConnectionCount == expected);
+            // Let the last flushes, pipe completions and thread-pool work settle before measuring.
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            if (step == "quarter")
+            {
+                quarter = Snapshot.Take();
+                await client.StandardInput.WriteLineAsync("go");
+                await client.StandardInput.FlushAsync();
+            }
         }
-        await WaitForAsync(() => transport.ConnectionCount == options.Count);
-        // Let the last flushes, pipe completions and thread-pool work settle before measuring.
-        await Task.Delay(TimeSpan.FromSeconds(2));
         var after = Snapshot.Take();
 
-        var run = new IdleMemoryRun(options.Tls ? "Direct TLS" : "plain TCP", options.Count, before, after, IdleMemoryRun.TrimAndReadRss(),
+        var run = new IdleMemoryRun(options.Tls ? "Direct TLS" : "plain TCP", options.Count, before, options.Count / 4, quarter, after, IdleMemoryRun.TrimAndReadRss(),
             [$"each client sent {options.Payload} bytes, got them echoed, then idled; transport blocks rented while idle: {transport.BufferPool.RentedBlocks}",
              .. TlsNotes(options.Tls)]);
         Emit(options, "idle-memory (transport only, echo handler)", run);
@@ -191,7 +204,10 @@ internal static class IdleConnectionsBenchmark
 
     private static async Task<int> RunClientAsync(Options options)
     {
-        var connections = await RunClientsAsync(options.Port, options.Count, options, linger: true);
+        var connections = await RunClientsAsync(options.Port, options.Count / 4, options, linger: true);
+        Console.WriteLine("quarter");
+        await Console.In.ReadLineAsync();
+        connections.AddRange(await RunClientsAsync(options.Port, options.Count - options.Count / 4, options, linger: true));
         Console.WriteLine("ready");
         // Hold the connections until the server closes our standard input.
         await Console.In.ReadToEndAsync();
@@ -333,7 +349,8 @@ internal static class IdleConnectionsBenchmark
     /// <param name="Row">Print the run as one line for --both instead of a table.</param>
     /// <param name="Hold">Keep the connections open after measuring until Enter (for a heap dump).</param>
     /// <param name="Payload">Bytes each client sends and gets echoed before idling (transport only; 11, a &lt;presence/&gt;, by default).</param>
-    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold, int Payload)
+    /// <param name="ChatSeconds">With --edge, after measuring: every client sends one message a second to another for this long (0: none).</param>
+    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold, int Payload, int ChatSeconds)
     {
         public static Options Parse(string[] args)
         {
@@ -341,6 +358,7 @@ internal static class IdleConnectionsBenchmark
             bool tls = false, client = false, edge = false, both = false, row = false, hold = false;
             var port = 0;
             var payload = 11;
+            var chat = 0;
             for (var i = 0; i < args.Length; i++)
             {
                 switch (args[i])
@@ -371,14 +389,17 @@ internal static class IdleConnectionsBenchmark
                     case "--payload":
                         payload = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
+                    case "--chat":
+                        chat = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                        break;
                     case "--port":
                         port = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
                     default:
-                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --hold, --payload BYTES)");
+                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --hold, --payload BYTES, --chat SECONDS)");
                 }
             }
-            return new Options(count, tls, client, port, edge, both, row, hold, payload);
+            return new Options(count, tls, client, port, edge, both, row, hold, payload, chat);
         }
     }
 

@@ -6,12 +6,20 @@ using System.Text;
 namespace ConnMgr.Benchmarks.Memory;
 
 /// <summary>
-/// One measured run of idle connections: the process before the clients came and with all of them
-/// idle. <see cref="Print"/> turns one or more runs into the table an operator reads.
+/// One measured run of idle connections: the process before the clients came, with the first
+/// quarter of them idle, and with all of them idle. <see cref="Print"/> turns one or more runs into
+/// the table an operator reads.
 /// </summary>
+/// <remarks>
+/// Two figures per measure. "per connection" is (all idle - before) / N: what the process grew by,
+/// fixed costs included (the GC's gen0 budget, thread-pool threads, pools warming up), so it falls
+/// as N grows. "marginal" is (all idle - first quarter idle) / (N - N/4): what one more idle
+/// connection costs once those fixed costs are paid, the figure that scales to 100,000.
+/// </remarks>
+/// <param name="QuarterCount">Connections idle when <paramref name="Quarter"/> was taken (N/4).</param>
 /// <param name="TrimmedRssBytes">RSS after glibc's malloc_trim(0) returned free heap pages; -1 when not available.</param>
-internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenchmark.Snapshot Before, IdleConnectionsBenchmark.Snapshot After,
-    long TrimmedRssBytes, IReadOnlyList<string> Notes)
+internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenchmark.Snapshot Before, int QuarterCount,
+    IdleConnectionsBenchmark.Snapshot Quarter, IdleConnectionsBenchmark.Snapshot After, long TrimmedRssBytes, IReadOnlyList<string> Notes)
 {
     /// <summary>Issue 4's targets for process RSS per idle connection (kernel socket memory is not in RSS).</summary>
     private const double PlainTargetKiB = 6;
@@ -58,9 +66,13 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
 
         Row(text, runs, "process RSS", r => r.RssKiB);
         Row(text, runs, "  target", r => r.TargetKiB);
+        Row(text, runs, "  marginal", r => r.Marginal(s => s.RssBytes));
         Row(text, runs, "managed heap (live objects)", r => r.PerConnection(r.After.HeapSizeBytes - r.Before.HeapSizeBytes));
+        Row(text, runs, "  marginal", r => r.Marginal(s => s.HeapSizeBytes));
         Row(text, runs, "GC committed", r => r.PerConnection(r.After.CommittedBytes - r.Before.CommittedBytes));
+        Row(text, runs, "  marginal", r => r.Marginal(s => s.CommittedBytes));
         Row(text, runs, "native (RSS - GC committed)", r => r.PerConnection(r.After.RssBytes - r.Before.RssBytes - (r.After.CommittedBytes - r.Before.CommittedBytes)));
+        Row(text, runs, "  marginal", r => r.Marginal(s => s.RssBytes - s.CommittedBytes));
         Row(text, runs, "RSS after malloc_trim", r => r.TrimmedRssBytes < 0 ? double.NaN : r.PerConnection(r.TrimmedRssBytes - r.Before.RssBytes));
         text.Append("verdict".PadRight(LabelWidth));
         foreach (var run in runs)
@@ -70,7 +82,7 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
         text.AppendLine();
         foreach (var run in runs)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"{run.Mode}: {run.Count} connections; RSS {Mebibytes(run.Before.RssBytes)} -> {Mebibytes(run.After.RssBytes)} MiB, GC heap {Mebibytes(run.Before.HeapSizeBytes)} -> {Mebibytes(run.After.HeapSizeBytes)} MiB");
+            text.AppendLine(CultureInfo.InvariantCulture, $"{run.Mode}: 0 -> {run.QuarterCount} -> {run.Count} connections; RSS {Mebibytes(run.Before.RssBytes)} -> {Mebibytes(run.Quarter.RssBytes)} -> {Mebibytes(run.After.RssBytes)} MiB, GC heap {Mebibytes(run.Before.HeapSizeBytes)} -> {Mebibytes(run.Quarter.HeapSizeBytes)} -> {Mebibytes(run.After.HeapSizeBytes)} MiB");
             foreach (var note in run.Notes)
             {
                 text.AppendLine(CultureInfo.InvariantCulture, $"  {note}");
@@ -82,7 +94,7 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
     /// <summary>One line for the process that runs several modes and prints them side by side.</summary>
     public string ToLine() => string.Join('\t', [
         LinePrefix.TrimEnd('\t'), Mode, Count.ToString(CultureInfo.InvariantCulture),
-        Before.ToLine(), After.ToLine(), TrimmedRssBytes.ToString(CultureInfo.InvariantCulture), .. Notes]);
+        Before.ToLine(), QuarterCount.ToString(CultureInfo.InvariantCulture), Quarter.ToLine(), After.ToLine(), TrimmedRssBytes.ToString(CultureInfo.InvariantCulture), .. Notes]);
 
     public static IdleMemoryRun? TryParse(string line)
     {
@@ -92,11 +104,15 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
         }
         var parts = line.Split('\t');
         return new IdleMemoryRun(parts[1], int.Parse(parts[2], CultureInfo.InvariantCulture),
-            IdleConnectionsBenchmark.Snapshot.Parse(parts[3]), IdleConnectionsBenchmark.Snapshot.Parse(parts[4]),
-            long.Parse(parts[5], CultureInfo.InvariantCulture), parts[6..]);
+            IdleConnectionsBenchmark.Snapshot.Parse(parts[3]), int.Parse(parts[4], CultureInfo.InvariantCulture),
+            IdleConnectionsBenchmark.Snapshot.Parse(parts[5]), IdleConnectionsBenchmark.Snapshot.Parse(parts[6]),
+            long.Parse(parts[7], CultureInfo.InvariantCulture), parts[8..]);
     }
 
     private double PerConnection(long bytes) => bytes / (double)Count / 1024;
+
+    private double Marginal(Func<IdleConnectionsBenchmark.Snapshot, long> measure)
+        => (measure(After) - measure(Quarter)) / (double)(Count - QuarterCount) / 1024;
 
     private static void Row(StringBuilder text, IReadOnlyList<IdleMemoryRun> runs, string label, Func<IdleMemoryRun, double> value)
     {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace ConnMgr.Edge.Transport;
 
@@ -205,63 +206,20 @@ internal sealed partial class ClientConnection
     private async Task SendLoopAsync()
     {
         var reader = _output.Reader;
-        var resumeThreshold = _transport.Settings.OutputPauseThresholdBytes / 2;
         try
         {
-            while (true)
+            // The loop waits here for most of a connection's life, so its state machine keeps little
+            // more than the reader; what a burst needs lives in SendBurstAsync's, which is pooled and
+            // held only while a send waits for the kernel buffer.
+            var step = SendStep.Continue;
+            while (step == SendStep.Continue)
             {
                 var result = await reader.ReadAsync();
-                var buffer = result.Buffer;
-
-                // During STARTTLS only the bytes up to <proceed/> go out in clear; the rest waits
-                // for the handshake.
-                var upgrade = _tls is null ? _upgrade : null;
-                var boundary = upgrade is null ? -1 : Volatile.Read(ref upgrade.PlaintextBoundary);
-                var toSend = buffer;
-                if (boundary >= 0 && boundary - _bytesSent < buffer.Length)
-                {
-                    toSend = buffer.Slice(0, boundary - _bytesSent);
-                }
-
-                if (!toSend.IsEmpty)
-                {
-                    var tls = _tls;
-                    foreach (var segment in toSend)
-                    {
-                        if (tls is not null)
-                        {
-                            await tls.WriteAsync(segment);
-                            continue;
-                        }
-                        var remaining = segment;
-                        while (!remaining.IsEmpty)
-                        {
-                            remaining = remaining[await _socket.SendAsync(remaining, SocketFlags.None)..];
-                        }
-                    }
-
-                    Volatile.Write(ref _bytesSent, _bytesSent + toSend.Length);
-                    var pending = Interlocked.Add(ref _pendingOutput, -toSend.Length);
-                    if (pending <= resumeThreshold && Volatile.Read(ref _drainWaiter) is not null)
-                    {
-                        ReleaseDrainWaiter();
-                    }
-                }
-                reader.AdvanceTo(toSend.End);
-
-                if (upgrade is not null && boundary >= 0 && _bytesSent == boundary)
-                {
-                    upgrade.PlaintextSent.TrySetResult(true);
-                    if (!await upgrade.Ready.Task)
-                    {
-                        return;
-                    }
-                    continue;
-                }
-                if (result.IsCompleted && toSend.Length == buffer.Length)
-                {
-                    break;
-                }
+                step = await SendBurstAsync(reader, result);
+            }
+            if (step == SendStep.Stop)
+            {
+                return;
             }
 
             // Everything queued is on its way: close_notify for TLS, then FIN.
@@ -283,6 +241,92 @@ internal sealed partial class ClientConnection
             }
             reader.Complete();
             ReleaseDrainWaiter();
+        }
+    }
+
+    /// <summary>What the send loop does after a burst.</summary>
+    private enum SendStep : byte
+    {
+        Continue,
+
+        /// <summary>The queue is complete and on its way: close_notify for TLS, then FIN.</summary>
+        Drained,
+
+        /// <summary>The STARTTLS hand-over failed and the connection is being cut: nothing more to send.</summary>
+        Stop,
+    }
+
+    /// <summary>Sends what one read of the output queue returned.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SendStep> SendBurstAsync(PipeReader reader, ReadResult result)
+    {
+        var buffer = result.Buffer;
+
+        // During STARTTLS only the bytes up to <proceed/> go out in clear; the rest waits
+        // for the handshake.
+        var upgrade = _tls is null ? _upgrade : null;
+        var boundary = upgrade is null ? -1 : Volatile.Read(ref upgrade.PlaintextBoundary);
+        var toSend = buffer;
+        if (boundary >= 0 && boundary - _bytesSent < buffer.Length)
+        {
+            toSend = buffer.Slice(0, boundary - _bytesSent);
+        }
+
+        if (!toSend.IsEmpty)
+        {
+            var tls = _tls;
+            if (tls is null)
+            {
+                await SendPlainAsync(toSend);
+            }
+            else
+            {
+                foreach (var segment in toSend)
+                {
+                    await tls.WriteAsync(segment);
+                }
+            }
+
+            Volatile.Write(ref _bytesSent, _bytesSent + toSend.Length);
+            var pending = Interlocked.Add(ref _pendingOutput, -toSend.Length);
+            if (pending <= _transport.Settings.OutputPauseThresholdBytes / 2 && Volatile.Read(ref _drainWaiter) is not null)
+            {
+                ReleaseDrainWaiter();
+            }
+        }
+        reader.AdvanceTo(toSend.End);
+
+        if (upgrade is not null && boundary >= 0 && _bytesSent == boundary)
+        {
+            upgrade.PlaintextSent.TrySetResult(true);
+            return await upgrade.Ready.Task ? SendStep.Continue : SendStep.Stop;
+        }
+        return result.IsCompleted && toSend.Length == buffer.Length ? SendStep.Drained : SendStep.Continue;
+    }
+
+    /// <summary>
+    /// One burst of clear-text output, through a sender rented from the transport's pool for the
+    /// burst only: an idle connection holds no send state (see <see cref="SocketSenderPool"/>).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendPlainAsync(ReadOnlySequence<byte> data)
+    {
+        var sender = _transport.SocketSenders.Rent();
+        try
+        {
+            foreach (var segment in data)
+            {
+                var remaining = segment;
+                while (!remaining.IsEmpty)
+                {
+                    remaining = remaining[await sender.SendAsync(_socket, remaining)..];
+                }
+            }
+        }
+        finally
+        {
+            // Every send on it has completed: the awaits above returned or threw.
+            _transport.SocketSenders.Return(sender);
         }
     }
 }

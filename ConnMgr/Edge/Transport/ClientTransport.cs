@@ -78,6 +78,9 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
 
     public TransportBufferPool BufferPool { get; }
 
+    /// <summary>Senders the plain-TCP send loops rent for a burst of output.</summary>
+    internal SocketSenderPool SocketSenders { get; } = new();
+
     /// <summary>Admitted connections now open (those turned away at the cap are not counted).</summary>
     public int ConnectionCount => Volatile.Read(ref _admitted);
 
