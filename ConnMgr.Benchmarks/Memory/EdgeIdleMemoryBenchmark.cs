@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Runtime;
 using System.Security.Cryptography;
 using System.Text;
@@ -11,21 +12,30 @@ using ConnMgr.Edge.Streams;
 using ConnMgr.Edge.Tls;
 using ConnMgr.Edge.Transport;
 using ConnMgr.Edge.Upstream;
+using ConnMgr.Edge.Web;
 using ConnMgr.Protocol.Sasl;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConnMgr.Benchmarks.Memory;
 
 /// <summary>
 /// Memory held by idle, logged-in clients of the whole edge (transport, stream layer, upstream
-/// session): <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --edge --count 10000 [--tls]</c>.
+/// session): <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --edge --count 10000 [--tls | --websocket]</c>.
 /// </summary>
 /// <remarks>
 /// This process runs the edge as <c>EdgeService</c> builds it: the upstream pool, the stream layer,
 /// the transport and its heartbeat. A child process (this program again, with <c>--client</c>) runs
 /// the embedded core, so the core's sessions do not count, and the clients, so their sockets and TLS
 /// state do not count either. Every client logs in and binds a resource, then idles: plain TCP with
-/// SCRAM-SHA-1 (PLAIN is refused in clear), or Direct TLS with PLAIN. Measured as in
+/// SCRAM-SHA-1 (PLAIN is refused in clear), Direct TLS with PLAIN, or WebSocket (RFC 7395, on a
+/// Kestrel listener as the daemon's <c>Edge:HttpPort</c> carries it; loopback counts as encrypted)
+/// with PLAIN. Measured as in
 /// <see cref="IdleConnectionsBenchmark"/>: forced compacting GCs around the run, per connection the
 /// managed heap, the GC's committed memory, the process RSS, and their difference (native: OpenSSL
 /// with --tls). Kernel socket buffers are not in RSS. The clients log in a quarter first, then the
@@ -46,13 +56,13 @@ internal static class EdgeIdleMemoryBenchmark
 
     public static int Run(IdleConnectionsBenchmark.Options options)
         => options.Client
-            ? RunClientAsync(options.Count, options.Tls).GetAwaiter().GetResult()
+            ? RunClientAsync(options).GetAwaiter().GetResult()
             : RunServerAsync(options).GetAwaiter().GetResult();
 
     private static async Task<int> RunServerAsync(IdleConnectionsBenchmark.Options options)
     {
         var (count, tls) = (options.Count, options.Tls);
-        using var process = StartClientProcess(count, tls);
+        using var process = StartClientProcess(options);
         var core = (await process.StandardOutput.ReadLineAsync())?.Split(' ');
         if (core is not ["core", var corePort, var secret])
         {
@@ -84,15 +94,17 @@ internal static class EdgeIdleMemoryBenchmark
         heartbeat.Register(transport);
         heartbeat.Start();
         var listener = transport.Listen(new IPEndPoint(IPAddress.Loopback, 0), tls ? TransportKind.DirectTls : TransportKind.Tcp);
+        await using var web = options.WebSocket ? await WebListener.StartAsync(streams, count) : null;
+        Func<int> connections = web is null ? () => transport.ConnectionCount : () => web.Transport.SessionCount;
 
-        await process.StandardInput.WriteLineAsync($"listen {listener.LocalEndPoint.Port}");
+        await process.StandardInput.WriteLineAsync($"listen {web?.Port ?? listener.LocalEndPoint.Port}");
         await process.StandardInput.FlushAsync();
         if (await process.StandardOutput.ReadLineAsync() != "warm")
         {
             Console.Error.WriteLine($"warm-up failed: {await process.StandardError.ReadToEndAsync()}");
             return 1;
         }
-        await WaitForAsync(() => transport.ConnectionCount == 0 && pool.SessionCount == 0);
+        await WaitForAsync(() => connections() == 0 && pool.SessionCount == 0);
         var before = IdleConnectionsBenchmark.Snapshot.Take();
 
         // The first quarter, measured, then the rest: the slope between the two is the marginal cost.
@@ -109,7 +121,7 @@ internal static class EdgeIdleMemoryBenchmark
                 Console.Error.WriteLine($"logins failed: {ready} {await process.StandardError.ReadToEndAsync()}");
                 return 1;
             }
-            await WaitForAsync(() => transport.ConnectionCount == expected && pool.SessionCount == expected);
+            await WaitForAsync(() => connections() == expected && pool.SessionCount == expected);
             watch.Stop();
             // Let the last flushes, pipe completions and thread-pool work settle before measuring.
             await Task.Delay(TimeSpan.FromSeconds(2));
@@ -132,9 +144,11 @@ internal static class EdgeIdleMemoryBenchmark
             chat = [note];
         }
 
-        var run = new IdleMemoryRun(tls ? "Direct TLS" : "plain TCP", count, before, quarterCount, quarter, after, trimmedRss,
+        var mode = options.WebSocket ? "WebSocket" : tls ? "Direct TLS" : "plain TCP";
+        var run = new IdleMemoryRun(mode, count, before, quarterCount, quarter, after, trimmedRss,
         [
-            tls ? "Direct TLS, SASL PLAIN, resource bound" : "plain TCP, SASL SCRAM-SHA-1, resource bound",
+            options.WebSocket ? "WebSocket (RFC 7395) on Kestrel, SASL PLAIN, resource bound"
+                : tls ? "Direct TLS, SASL PLAIN, resource bound" : "plain TCP, SASL SCRAM-SHA-1, resource bound",
             string.Create(CultureInfo.InvariantCulture, $"logins took {loginTime.TotalSeconds:F1} s; transport blocks rented while idle: {transport.BufferPool.RentedBlocks}"),
             .. IdleConnectionsBenchmark.TlsNotes(tls),
             .. chat,
@@ -152,8 +166,9 @@ internal static class EdgeIdleMemoryBenchmark
 
     // ---- the child: the core and the clients -----------------------------------------------------
 
-    private static async Task<int> RunClientAsync(int count, bool tls)
+    private static async Task<int> RunClientAsync(IdleConnectionsBenchmark.Options options)
     {
+        var (count, tls) = (options.Count, options.Tls);
         var directory = Directory.CreateTempSubdirectory("connmgr-edge-memory-core-");
         var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         await using (var core = CoreServer.Start(new CoreServerOptions
@@ -171,7 +186,8 @@ internal static class EdgeIdleMemoryBenchmark
             var listen = (await Console.In.ReadLineAsync())?.Split(' ');
             var endPoint = new IPEndPoint(IPAddress.Loopback, int.Parse(listen![1], CultureInfo.InvariantCulture));
             var cache = new ScramSaltedPasswordCache();
-            await (await LoginAsync(endPoint, tls, "warm-up", cache)).DisposeAsync();
+            Task<Stream> Login(string resource) => options.WebSocket ? LoginWebSocketAsync(endPoint, resource) : LoginAsync(endPoint, tls, resource, cache);
+            await (await Login("warm-up")).DisposeAsync();
             Console.WriteLine("warm");
 
             var clients = new Stream[count];
@@ -179,7 +195,7 @@ internal static class EdgeIdleMemoryBenchmark
             {
                 await Console.In.ReadLineAsync();
                 await Parallel.ForEachAsync(Enumerable.Range(from, to - from), new ParallelOptions { MaxDegreeOfParallelism = LoginParallelism },
-                    async (i, _) => clients[i] = await LoginAsync(endPoint, tls, "r" + i.ToString(CultureInfo.InvariantCulture), cache));
+                    async (i, _) => clients[i] = await Login("r" + i.ToString(CultureInfo.InvariantCulture)));
                 Console.WriteLine(step);
             }
 
@@ -323,6 +339,30 @@ internal static class EdgeIdleMemoryBenchmark
         return stream;
     }
 
+    /// <summary>
+    /// RFC 7395: open, PLAIN (loopback counts as encrypted), open again, bind. The stream sends each
+    /// write as one WebSocket message, so every element the benchmark writes is one message (section 3.3.3).
+    /// </summary>
+    private static async Task<Stream> LoginWebSocketAsync(IPEndPoint endPoint, string resource)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol(WebTransport.SubProtocol);
+        await socket.ConnectAsync(new Uri($"ws://{endPoint}{WebTransport.WebSocketPath}"), CancellationToken.None);
+        var stream = WebSocketStream.Create(socket, WebSocketMessageType.Text, ownsWebSocket: true);
+        var reader = new MarkerReader(stream);
+        const string open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
+        await SendAsync(stream, open);
+        await reader.ReadUntilAsync("</stream:features>");
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{User}\0{Password}"));
+        await SendAsync(stream, $"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>");
+        Expect(await reader.ReadUntilAsync(">"), "<success");
+        await SendAsync(stream, open);
+        await reader.ReadUntilAsync("</stream:features>");
+        await SendAsync(stream, $"<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>");
+        Expect(await reader.ReadUntilAsync("</iq>"), "<jid>");
+        return stream;
+    }
+
     private static async Task SendAsync(Stream stream, string text)
     {
         await stream.WriteAsync(Encoding.UTF8.GetBytes(text));
@@ -345,16 +385,20 @@ internal static class EdgeIdleMemoryBenchmark
         return text[start..end];
     }
 
-    private static Process StartClientProcess(int count, bool tls)
+    private static Process StartClientProcess(IdleConnectionsBenchmark.Options options)
     {
         var start = IdleConnectionsBenchmark.SelfStartInfo();
-        foreach (var argument in new[] { "idle-memory", "--edge", "--client", "--count", count.ToString(CultureInfo.InvariantCulture) })
+        foreach (var argument in new[] { "idle-memory", "--edge", "--client", "--count", options.Count.ToString(CultureInfo.InvariantCulture) })
         {
             start.ArgumentList.Add(argument);
         }
-        if (tls)
+        if (options.Tls)
         {
             start.ArgumentList.Add("--tls");
+        }
+        if (options.WebSocket)
+        {
+            start.ArgumentList.Add("--websocket");
         }
         return Process.Start(start)!;
     }
@@ -364,6 +408,54 @@ internal static class EdgeIdleMemoryBenchmark
         while (!condition())
         {
             await Task.Delay(50);
+        }
+    }
+
+    /// <summary>The web transport on a Kestrel listener, as the daemon's HTTP listener carries it.</summary>
+    private sealed class WebListener : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private readonly CancellationTokenSource _stopping;
+
+        private WebListener(WebApplication app, WebTransport transport, int port, CancellationTokenSource stopping)
+        {
+            _app = app;
+            Transport = transport;
+            Port = port;
+            _stopping = stopping;
+        }
+
+        public WebTransport Transport { get; }
+
+        public int Port { get; }
+
+        public static async Task<WebListener> StartAsync(ClientStreamHandler streams, int count)
+        {
+            var stopping = new CancellationTokenSource();
+            var transport = new WebTransport(new WebSettings { Domain = Domain }, () => streams, NullLoggerFactory.Instance, stopping.Token);
+            var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+            builder.Services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+            builder.Services.AddRoutingCore();
+            builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+            {
+                kestrel.Limits.MaxConcurrentConnections = count + 100;
+                kestrel.Limits.MaxConcurrentUpgradedConnections = count + 100;
+                kestrel.Listen(IPAddress.Loopback, 0);
+            });
+            var app = builder.Build();
+            transport.Map(app);
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new WebListener(app, transport, new Uri(address).Port, stopping);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stopping.CancelAsync();
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            await Transport.DisposeAsync();
+            _stopping.Dispose();
         }
     }
 

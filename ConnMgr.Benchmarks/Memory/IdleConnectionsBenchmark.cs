@@ -13,9 +13,10 @@ namespace ConnMgr.Benchmarks.Memory;
 
 /// <summary>
 /// Memory held by idle client connections, measured on the real transport:
-/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls | --both] [--edge [--chat SECONDS]] [--hold]</c>;
-/// with <c>--edge</c>, logged-in clients through the whole edge (<see cref="EdgeIdleMemoryBenchmark"/>);
-/// <c>--both</c> measures plain and TLS one after the other and prints them side by side.
+/// <c>dotnet run -c Release --project ConnMgr.Benchmarks -- idle-memory --count 10000 [--tls | --both] [--edge [--websocket] [--chat SECONDS]] [--hold]</c>;
+/// with <c>--edge</c>, logged-in clients through the whole edge (<see cref="EdgeIdleMemoryBenchmark"/>),
+/// over RFC 7395 WebSocket with <c>--websocket</c>; <c>--both</c> measures plain and TLS one after the
+/// other and prints them side by side, and <c>--both --edge --websocket</c> adds a WebSocket column.
 /// </summary>
 /// <remarks>
 /// The server runs in this process with a handler that echoes what it reads and otherwise waits
@@ -111,7 +112,8 @@ internal static class IdleConnectionsBenchmark
     private static async Task<int> RunBothAsync(Options options)
     {
         var runs = new List<IdleMemoryRun>();
-        foreach (var tls in new[] { false, true })
+        (bool Tls, bool WebSocket)[] modes = options.WebSocket ? [(false, false), (true, false), (false, true)] : [(false, false), (true, false)];
+        foreach (var (tls, webSocket) in modes)
         {
             var start = SelfStartInfo();
             start.RedirectStandardInput = false;
@@ -128,6 +130,10 @@ internal static class IdleConnectionsBenchmark
             if (tls)
             {
                 start.ArgumentList.Add("--tls");
+            }
+            if (webSocket)
+            {
+                start.ArgumentList.Add("--websocket");
             }
             using var process = Process.Start(start)!;
             while (await process.StandardOutput.ReadLineAsync() is { } line)
@@ -350,12 +356,13 @@ internal static class IdleConnectionsBenchmark
     /// <param name="Hold">Keep the connections open after measuring until Enter (for a heap dump).</param>
     /// <param name="Payload">Bytes each client sends and gets echoed before idling (transport only; 11, a &lt;presence/&gt;, by default).</param>
     /// <param name="ChatSeconds">With --edge, after measuring: every client sends one message a second to another for this long (0: none).</param>
-    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold, int Payload, int ChatSeconds)
+    /// <param name="WebSocket">With --edge, clients over RFC 7395 WebSocket on a Kestrel listener instead of TCP; with --both, a third column.</param>
+    internal sealed record Options(int Count, bool Tls, bool Client, int Port, bool Edge, bool Both, bool Row, bool Hold, int Payload, int ChatSeconds, bool WebSocket)
     {
         public static Options Parse(string[] args)
         {
             var count = 10_000;
-            bool tls = false, client = false, edge = false, both = false, row = false, hold = false;
+            bool tls = false, client = false, edge = false, both = false, row = false, hold = false, webSocket = false;
             var port = 0;
             var payload = 11;
             var chat = 0;
@@ -377,6 +384,9 @@ internal static class IdleConnectionsBenchmark
                     case "--edge":
                         edge = true;
                         break;
+                    case "--websocket":
+                        webSocket = true;
+                        break;
                     case "--both":
                         both = true;
                         break;
@@ -396,10 +406,14 @@ internal static class IdleConnectionsBenchmark
                         port = int.Parse(args[++i], CultureInfo.InvariantCulture);
                         break;
                     default:
-                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --hold, --payload BYTES, --chat SECONDS)");
+                        throw new ArgumentException($"{Command}: unknown argument '{args[i]}' (expected --count N, --tls or --both, --edge, --websocket, --hold, --payload BYTES, --chat SECONDS)");
                 }
             }
-            return new Options(count, tls, client, port, edge, both, row, hold, payload, chat);
+            if (webSocket && (!edge || tls))
+            {
+                throw new ArgumentException($"{Command}: --websocket needs --edge (the web transport runs on the stream layer) and goes without --tls");
+            }
+            return new Options(count, tls, client, port, edge, both, row, hold, payload, chat, webSocket);
         }
     }
 

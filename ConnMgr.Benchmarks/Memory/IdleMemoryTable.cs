@@ -21,9 +21,11 @@ namespace ConnMgr.Benchmarks.Memory;
 internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenchmark.Snapshot Before, int QuarterCount,
     IdleConnectionsBenchmark.Snapshot Quarter, IdleConnectionsBenchmark.Snapshot After, long TrimmedRssBytes, IReadOnlyList<string> Notes)
 {
-    /// <summary>Issue 4's targets for process RSS per idle connection (kernel socket memory is not in RSS).</summary>
+    /// <summary>Issue 4's targets for process RSS per idle connection (kernel socket memory is not in RSS); none for WebSocket.</summary>
     private const double PlainTargetKiB = 6;
     private const double TlsTargetKiB = 30;
+
+    private const double KiBPerGiB = 1024 * 1024;
 
     private const string LinePrefix = "idle-memory-run\t";
     private const int LabelWidth = 30;
@@ -33,7 +35,7 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
 
     public double RssKiB => PerConnection(After.RssBytes - Before.RssBytes);
 
-    public double TargetKiB => IsTls ? TlsTargetKiB : PlainTargetKiB;
+    public double TargetKiB => Mode == "WebSocket" ? double.NaN : IsTls ? TlsTargetKiB : PlainTargetKiB;
 
     /// <summary>
     /// RSS after asking glibc to give free heap pages back (malloc_trim). The gap to RSS is memory
@@ -67,6 +69,9 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
         Row(text, runs, "process RSS", r => r.RssKiB);
         Row(text, runs, "  target", r => r.TargetKiB);
         Row(text, runs, "  marginal", r => r.Marginal(s => s.RssBytes));
+        // Issue 7 compares transports by how many idle clients 1 GiB (1,048,576 KiB) of RSS holds.
+        Row(text, runs, "clients per GiB of RSS", r => KiBPerGiB / r.RssKiB, "F0");
+        Row(text, runs, "  marginal", r => KiBPerGiB / r.Marginal(s => s.RssBytes), "F0");
         Row(text, runs, "managed heap (live objects)", r => r.PerConnection(r.After.HeapSizeBytes - r.Before.HeapSizeBytes));
         Row(text, runs, "  marginal", r => r.Marginal(s => s.HeapSizeBytes));
         Row(text, runs, "GC committed", r => r.PerConnection(r.After.CommittedBytes - r.Before.CommittedBytes));
@@ -77,7 +82,7 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
         text.Append("verdict".PadRight(LabelWidth));
         foreach (var run in runs)
         {
-            text.Append((run.RssKiB <= run.TargetKiB ? "within target" : "over target").PadLeft(ColumnWidth));
+            text.Append((double.IsNaN(run.TargetKiB) ? "no target" : run.RssKiB <= run.TargetKiB ? "within target" : "over target").PadLeft(ColumnWidth));
         }
         text.AppendLine();
         foreach (var run in runs)
@@ -114,13 +119,13 @@ internal sealed record IdleMemoryRun(string Mode, int Count, IdleConnectionsBenc
     private double Marginal(Func<IdleConnectionsBenchmark.Snapshot, long> measure)
         => (measure(After) - measure(Quarter)) / (double)(Count - QuarterCount) / 1024;
 
-    private static void Row(StringBuilder text, IReadOnlyList<IdleMemoryRun> runs, string label, Func<IdleMemoryRun, double> value)
+    private static void Row(StringBuilder text, IReadOnlyList<IdleMemoryRun> runs, string label, Func<IdleMemoryRun, double> value, string format = "F2")
     {
         text.Append(label.PadRight(LabelWidth));
         foreach (var run in runs)
         {
             var v = value(run);
-            text.Append((double.IsNaN(v) ? "n/a" : v.ToString("F2", CultureInfo.InvariantCulture)).PadLeft(ColumnWidth));
+            text.Append((double.IsNaN(v) ? "n/a" : v.ToString(format, CultureInfo.InvariantCulture)).PadLeft(ColumnWidth));
         }
         text.AppendLine();
     }
