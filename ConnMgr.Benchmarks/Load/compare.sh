@@ -24,8 +24,8 @@
 #                   (default: <clients>-<servers>)
 #   --dir DIR       scratch: Prosody's data, ConnMgr's data, users, JSON results (/tmp/connmgr-compare)
 #
-# Both servers listen on loopback ports clear of the defaults (Prosody 5322, ConnMgr 5422+, core link
-# 5462), log warnings only, and are stopped by process id when the run ends or fails. Users are
+# Both servers listen on loopback ports clear of the defaults (Prosody 5322, ConnMgr 5422, 5432, ..., core link
+# 5412, below the edges), log warnings only, and are stopped by process id when the run ends or fails. Users are
 # user1..userN with password "pass"; accounts already present are kept, so a second run starts at once.
 # SCRAM-SHA-1 with clients that remember their SaltedPassword (RFC 5802 section 5.1): ConnMgr's salts
 # are read from its store and derived before the ramp (--salts); Prosody's accounts share one salt
@@ -165,7 +165,7 @@ run_connmgr() {
   # cap on unauthenticated clients (the generator's few source addresses are not an attack).
   local settings=(--Logging:Level=Warning --Xmpp:Domain="$domain" --Tls:CertificatePath="$cert" --Tls:KeyPath="$key"
                   --Edge:DirectTlsPort=0 --Edge:HttpPort=0 --Edge:MaxUnauthenticatedPerIp=0
-                  --Edge:MaxConnections=100000 --Core:Port=5462 --Upstream:Port=5462)
+                  --Edge:MaxConnections=100000 --Core:Port=5412 --Upstream:Port=5412)
   local ports=() pids=()
   if [ "$edges" = 1 ]; then
     setsid "${connmgr[@]}" "${settings[@]}" --DataDirectory="$cm_dir/core" --Edge:ClientPort=5422 \
@@ -177,7 +177,7 @@ run_connmgr() {
     setsid "${connmgr[@]}" "${settings[@]}" --DataDirectory="$cm_dir/core" --Edge:Enabled=false \
       --Upstream:Secret="$secret" >"$results/$tag-core.log" 2>&1 </dev/null &
     daemon_pids+=("$!")
-    wait_port 5462
+    wait_port 5412
     for i in $(seq 0 $((edges - 1))); do
       local port=$((5422 + 10 * i))
       mkdir -p "$cm_dir/edge-$i"
