@@ -415,16 +415,7 @@ internal sealed partial class SessionProcessor
     {
         if (updateUserRoster)
         {
-            var (before, after) = await ModifyRosterAsync(user, contact.ToString(), item => item is null ? null : item with
-            {
-                AskSubscribe = false,
-                Subscription = item.Subscription switch
-                {
-                    Subscription.Both => Subscription.From,
-                    Subscription.To => Subscription.None,
-                    var s => s,
-                },
-            });
+            var (before, after) = await ModifyRosterAsync(user, contact.ToString(), WithoutToSubscription);
             if (before is null || (before.Subscription is Subscription.None or Subscription.From && !before.AskSubscribe))
             {
                 return;
@@ -434,16 +425,7 @@ internal sealed partial class SessionProcessor
         var recipient = _registry.Acquire(contact);
         try
         {
-            var (before, after) = await ModifyRosterAsync(recipient, user.BareJidText, item => item is null ? null : Orphaned(item, item with
-            {
-                PendingIn = false,
-                Subscription = item.Subscription switch
-                {
-                    Subscription.Both => Subscription.To,
-                    Subscription.From => Subscription.None,
-                    var s => s,
-                },
-            }));
+            var (before, after) = await ModifyRosterAsync(recipient, user.BareJidText, WithoutFromSubscription);
             if (before is null)
             {
                 return;
@@ -464,16 +446,7 @@ internal sealed partial class SessionProcessor
     {
         if (updateUserRoster)
         {
-            var (before, after) = await ModifyRosterAsync(user, contact.ToString(), item => item is null ? null : Orphaned(item, item with
-            {
-                PendingIn = false,
-                Subscription = item.Subscription switch
-                {
-                    Subscription.Both => Subscription.To,
-                    Subscription.From => Subscription.None,
-                    var s => s,
-                },
-            }));
+            var (before, after) = await ModifyRosterAsync(user, contact.ToString(), WithoutFromSubscription);
             if (before is null || (before.Subscription is Subscription.None or Subscription.To && !before.PendingIn))
             {
                 return;
@@ -522,16 +495,7 @@ internal sealed partial class SessionProcessor
     /// <summary><paramref name="recipient"/> loses its subscription to <paramref name="canceller"/>, or its request is refused (RFC 6121 3.2.3).</summary>
     private async Task ReceiveUnsubscribedAsync(UserAccount recipient, UserAccount canceller, ReadOnlyMemory<byte>? original)
     {
-        var (before, after) = await ModifyRosterAsync(recipient, canceller.BareJidText, item => item is null ? null : item with
-        {
-            AskSubscribe = false,
-            Subscription = item.Subscription switch
-            {
-                Subscription.Both => Subscription.From,
-                Subscription.To => Subscription.None,
-                var s => s,
-            },
-        });
+        var (before, after) = await ModifyRosterAsync(recipient, canceller.BareJidText, WithoutToSubscription);
         if (before is null || (before.Subscription is Subscription.None or Subscription.From && !before.AskSubscribe))
         {
             return;
@@ -541,6 +505,30 @@ internal sealed partial class SessionProcessor
         // RFC 6121 3.2.2: the recipient no longer sees the canceller.
         SendUnavailableFrom(canceller, recipient);
     }
+
+    /// <summary>The owner stops seeing the contact (RFC 6121 3.2, 3.3): the "to" half and any request of the owner's go.</summary>
+    private static RosterItem? WithoutToSubscription(RosterItem? item) => item is null ? null : item with
+    {
+        AskSubscribe = false,
+        Subscription = item.Subscription switch
+        {
+            Subscription.Both => Subscription.From,
+            Subscription.To => Subscription.None,
+            var s => s,
+        },
+    };
+
+    /// <summary>The contact stops seeing the owner (RFC 6121 3.2, 3.3): the "from" half and any request from the contact go.</summary>
+    private static RosterItem? WithoutFromSubscription(RosterItem? item) => item is null ? null : Orphaned(item, item with
+    {
+        PendingIn = false,
+        Subscription = item.Subscription switch
+        {
+            Subscription.Both => Subscription.To,
+            Subscription.From => Subscription.None,
+            var s => s,
+        },
+    });
 
     /// <summary>A row that only a pending request had created goes away with the request.</summary>
     private static RosterItem? Orphaned(RosterItem before, RosterItem after)
