@@ -8,8 +8,6 @@ internal enum MessageType : byte { Normal, Chat, Groupchat, Headline, Error, Inv
 /// <summary>Presence types of RFC 6121 4.7.1; an absent type is <see cref="Available"/>.</summary>
 internal enum PresenceType : byte { Available, Unavailable, Subscribe, Subscribed, Unsubscribe, Unsubscribed, Probe, Error, Invalid }
 
-/// <summary>IQ types of RFC 6120 8.2.3.</summary>
-internal enum IqType : byte { Get, Set, Result, Error, Invalid }
 
 internal static class MessageTypes
 {
@@ -49,25 +47,6 @@ internal static class PresenceTypes
             _ when type.SequenceEqual("probe"u8) => PresenceType.Probe,
             _ when type.SequenceEqual("error"u8) => PresenceType.Error,
             _ => PresenceType.Invalid,
-        };
-    }
-}
-
-internal static class IqTypes
-{
-    public static IqType Of(scoped in XmlElementReader iq)
-    {
-        if (!iq.TryGetAttribute("type"u8, out var type))
-        {
-            return IqType.Invalid;
-        }
-        return type switch
-        {
-            _ when type.SequenceEqual("get"u8) => IqType.Get,
-            _ when type.SequenceEqual("set"u8) => IqType.Set,
-            _ when type.SequenceEqual("result"u8) => IqType.Result,
-            _ when type.SequenceEqual("error"u8) => IqType.Error,
-            _ => IqType.Invalid,
         };
     }
 }

@@ -347,7 +347,7 @@ internal sealed partial class ClientStream
     /// <summary>An IQ that passed the checks: the phase's rules, and the requests whose answers end negotiation.</summary>
     private Next OnIq(in XmlElementReader iq)
     {
-        var type = IqTypeOf(iq);
+        var type = IqTypes.Of(iq);
         if (type is IqType.Get or IqType.Set)
         {
             var payload = iq.FirstChild;
@@ -395,33 +395,8 @@ internal sealed partial class ClientStream
         JidMalformed,
     }
 
-    private enum IqType : byte
-    {
-        Invalid,
-        Get,
-        Set,
-        Result,
-        Error,
-    }
-
     private static StanzaErrorCondition ConditionOf(Verdict verdict)
         => verdict == Verdict.JidMalformed ? StanzaErrorCondition.JidMalformed : StanzaErrorCondition.BadRequest;
-
-    private static IqType IqTypeOf(in XmlElementReader iq)
-    {
-        if (!iq.TryGetAttribute("type"u8, out var type))
-        {
-            return IqType.Invalid;
-        }
-        return type switch
-        {
-            _ when type.SequenceEqual("get"u8) => IqType.Get,
-            _ when type.SequenceEqual("set"u8) => IqType.Set,
-            _ when type.SequenceEqual("result"u8) => IqType.Result,
-            _ when type.SequenceEqual("error"u8) => IqType.Error,
-            _ => IqType.Invalid,
-        };
-    }
 
     /// <summary>
     /// RFC 6120 8.2.3: an id, a known type, and exactly one payload in a request. Openfire closes the
@@ -429,7 +404,7 @@ internal sealed partial class ClientStream
     /// </summary>
     private static Verdict CheckIq(in XmlElementReader iq)
     {
-        var type = IqTypeOf(iq);
+        var type = IqTypes.Of(iq);
         if (type is IqType.Result or IqType.Error)
         {
             // A response without an id answers nothing, and responses are never answered (RFC 6120 8.2.3).
