@@ -44,19 +44,8 @@ public sealed class XmppJsInteropTests : InteropFixture
         const string toPy = "xmpp.js says hello <&> \u00fcml\u00e4uts \U0001F680";
         const string toJs = "slixmpp answers 'ok' & <done> \u00a7";
 
-        await using ChildProcess peer = ClientScripts.StartSlixmpp("peer.py", Daemon.ClientEndPoint,
-            "--user", py, "--peer", js, "--password", Password, "--reply", toJs);
-        try
-        {
-            await peer.WaitForLineAsync(line => line.StartsWith("{\"ready\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
-        }
-        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
-        {
-            Assert.Fail($"the slixmpp peer did not come online: {e.Message}\n{peer.Transcript()}");
-        }
-        ScriptResult jsResult = await ClientScripts.RunXmppJsAsync("chat.js", Service("xmpp", Daemon.ClientEndPoint),
-            "--user", js, "--password", Password, "--peer", py, "--body", toPy, "--expect", toJs);
-        ScriptResult pyResult = await ClientScripts.CompleteAsync(peer);
+        (ScriptResult jsResult, ScriptResult pyResult) = await ChatWithSlixmppPeerAsync(
+            Service("xmpp", Daemon.ClientEndPoint), js, py, toPy, toJs);
 
         Assert.That(jsResult.ExitCode, Is.Zero, jsResult.ToString());
         Assert.That(pyResult.ExitCode, Is.Zero, pyResult.ToString());
@@ -95,19 +84,7 @@ public sealed class XmppJsInteropTests : InteropFixture
         const string toPy = "from the browser <&> \u00fcml\u00e4uts \U0001F680";
         const string toJs = "slixmpp over TCP answers 'ok' & <done>";
 
-        await using ChildProcess peer = ClientScripts.StartSlixmpp("peer.py", Daemon.ClientEndPoint,
-            "--user", py, "--peer", js, "--password", Password, "--reply", toJs);
-        try
-        {
-            await peer.WaitForLineAsync(line => line.StartsWith("{\"ready\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
-        }
-        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
-        {
-            Assert.Fail($"the slixmpp peer did not come online: {e.Message}\n{peer.Transcript()}");
-        }
-        ScriptResult jsResult = await ClientScripts.RunXmppJsAsync("chat.js", WebSocketService(),
-            "--user", js, "--password", Password, "--peer", py, "--body", toPy, "--expect", toJs);
-        ScriptResult pyResult = await ClientScripts.CompleteAsync(peer);
+        (ScriptResult jsResult, ScriptResult pyResult) = await ChatWithSlixmppPeerAsync(WebSocketService(), js, py, toPy, toJs);
 
         Assert.That(jsResult.ExitCode, Is.Zero, jsResult.ToString());
         Assert.That(pyResult.ExitCode, Is.Zero, pyResult.ToString());
@@ -118,6 +95,25 @@ public sealed class XmppJsInteropTests : InteropFixture
             Assert.That(jsResult.Text("received", "body"), Is.EqualTo(toJs), jsResult.ToString());
             Assert.That(jsResult.Text("received", "from"), Is.EqualTo(Bare(py) + "/slixmpp-peer"), jsResult.ToString());
         });
+    }
+
+    /// <summary>A slixmpp peer on TCP comes online and answers; xmpp.js on <paramref name="service"/> sends and waits for the answer.</summary>
+    private async Task<(ScriptResult Js, ScriptResult Py)> ChatWithSlixmppPeerAsync(string service, string js, string py, string toPy, string toJs)
+    {
+        await using ChildProcess peer = ClientScripts.StartSlixmpp("peer.py", Daemon.ClientEndPoint,
+            "--user", py, "--peer", js, "--password", Password, "--reply", toJs);
+        try
+        {
+            await peer.WaitForLineAsync(line => line.StartsWith("{\"ready\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        {
+            Assert.Fail($"the slixmpp peer did not come online: {e.Message}\n{peer.Transcript()}");
+        }
+        ScriptResult jsResult = await ClientScripts.RunXmppJsAsync("chat.js", service,
+            "--user", js, "--password", Password, "--peer", py, "--body", toPy, "--expect", toJs);
+        ScriptResult pyResult = await ClientScripts.CompleteAsync(peer);
+        return (jsResult, pyResult);
     }
 
     private static string Service(string scheme, IPEndPoint endPoint) => $"{scheme}://{endPoint}";
