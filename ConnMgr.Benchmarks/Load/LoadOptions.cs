@@ -87,6 +87,22 @@ internal sealed class LoadOptions
     /// </summary>
     public string? SaltsPath { get; set; }
 
+    /// <summary>
+    /// Users who log in, chat and leave in this same process before the measured clients start; their results
+    /// are not kept. Both sides are then past their first logins: a fresh .NET process spends a large share of
+    /// its CPU in the JIT's tier-1 recompilation for the first few thousand (perf), which a daemon that has
+    /// been up a while paid long ago and which would otherwise be charged to the generator during the ramp.
+    /// Default 0.
+    /// </summary>
+    public int Warmup { get; set; }
+
+    /// <summary>Number of the first warm-up user. Default: right after the measured users.</summary>
+    public int WarmupFirst { get; set; } = -1;
+
+    /// <summary>How long the warm-up users stay and how often they write: long enough to run every path once.</summary>
+    public static readonly TimeSpan WarmupHold = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan WarmupInterval = TimeSpan.FromSeconds(2);
+
     /// <summary>Name of the server under test in the report (e.g. <c>prosody</c>).</summary>
     public string Label { get; set; } = "server";
 
@@ -158,6 +174,10 @@ internal sealed class LoadOptions
           --processes K          K generator processes share the clients and source addresses (1);
                                  each process holds at most 19,900 sockets (20,000 fds per process)
           --seed N               seed of the chat schedule (1)
+          --warmup W             first, W other users (numbered after the measured ones, or from
+                                 --warmup-first N) log in at the same rate, chat every 2 s for 10 s and
+                                 leave, in the same process(es); not counted. The clock then starts with
+                                 the JIT of both generator and server past its first logins (0)
           --salts FILE           lines "NAME SALT_BASE64 ITERATIONS PASSWORD": SCRAM salts read from the
                                  server's store; the clients derive their SaltedPassword before the ramp,
                                  as clients that remember it (real ones do) would have it already
@@ -221,6 +241,8 @@ internal sealed class LoadOptions
                     case "--sources": options.Sources = ParseSources(name, Value()); break;
                     case "--processes": options.Processes = ParseInt(name, Value(), 1, 64); break;
                     case "--salts": options.SaltsPath = ParseNonEmpty(name, Value()); break;
+                    case "--warmup": options.Warmup = ParseInt(name, Value(), 0, 10_000_000); break;
+                    case "--warmup-first": options.WarmupFirst = ParseInt(name, Value(), 0, int.MaxValue / 2); break;
                     case "--seed": options.Seed = ParseInt(name, Value(), int.MinValue, int.MaxValue); break;
                     case "--out": options.OutPath = ParseNonEmpty(name, Value()); break;
                     case "--md": options.MarkdownPath = ParseNonEmpty(name, Value()); break;
@@ -252,16 +274,32 @@ internal sealed class LoadOptions
             options.PopulationFirst = options.First;
         if (options.PopulationCount < 0)
             options.PopulationCount = options.Clients;
+        if (options.WarmupFirst < 0)
+            options.WarmupFirst = options.PopulationFirst + options.PopulationCount;
         return options;
+    }
+
+    /// <summary>The warm-up run of <see cref="Warmup"/>: its own users, a short hold, no report files.</summary>
+    public LoadOptions ForWarmup()
+    {
+        var warm = (LoadOptions)MemberwiseClone();
+        warm.Clients = Warmup;
+        warm.First = WarmupFirst;
+        warm.PopulationFirst = WarmupFirst;
+        warm.PopulationCount = Warmup;
+        warm.Hold = WarmupHold;
+        warm.Interval = WarmupInterval;
+        warm.Warmup = 0;
+        warm.OutPath = null;
+        warm.MarkdownPath = null;
+        return warm;
     }
 
     /// <summary>The arguments that make a worker process run share <paramref name="index"/> of <paramref name="count"/>.</summary>
     public List<string> WorkerArguments(int index, int count, string outPath)
     {
-        var share = Clients / count;
-        var extra = Clients % count;
-        var clients = share + (index < extra ? 1 : 0);
-        var first = First + index * share + Math.Min(index, extra);
+        var (first, clients) = Share(First, Clients, index, count);
+        var (warmupFirst, warmup) = Share(WarmupFirst, Warmup, index, count);
         var args = new List<string>
         {
             "load", "--worker",
@@ -272,6 +310,7 @@ internal sealed class LoadOptions
             "--rate", (Rate / count).ToString("R", CultureInfo.InvariantCulture),
             "--hold", Ms(Hold), "--interval", Ms(Interval), "--neighbours", Inv(Neighbours), "--body", Inv(BodySize),
             "--login-timeout", Ms(LoginTimeout), "--seed", Inv(Seed + index), "--label", Label, "--out", outPath,
+            "--warmup", Inv(warmup), "--warmup-first", Inv(warmupFirst),
         };
         if (!Tls)
             args.Add("--no-tls");
@@ -292,6 +331,14 @@ internal sealed class LoadOptions
 
         static string Inv(int value) => value.ToString(CultureInfo.InvariantCulture);
         static string Ms(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
+    }
+
+    /// <summary>Worker <paramref name="index"/>'s slice of <paramref name="total"/> users numbered from <paramref name="first"/>.</summary>
+    private static (int First, int Count) Share(int first, int total, int index, int count)
+    {
+        var share = total / count;
+        var extra = total % count;
+        return (first + index * share + Math.Min(index, extra), share + (index < extra ? 1 : 0));
     }
 
     /// <summary>Worker <paramref name="index"/>'s source addresses: every K-th one, or all if there are fewer than K.</summary>

@@ -16,10 +16,11 @@
 #                   E=1 (default) runs the all-in-one daemon on 5422.
 #   --processes K   generator processes (default: enough for 19,000 clients each)
 #   --warmup W      before the measured run, W other users (numbers N+1..N+W) log in at the same rate, chat for
-#                   10 s and leave (default: min(N, 2000); 0 = none). The measured run then sees a server in its
-#                   steady state, as a daemon that has been up for a while is: fresh, ConnMgr spends a third of
-#                   its CPU for its first few thousand logins in the JIT's tier-1 recompilation (perf), which a
-#                   long-running process pays once. Both servers get the same warm-up.
+#                   10 s and leave (default: min(N, 2000); 0 = none), in the measured generator process(es)
+#                   (load --warmup). The clock then starts with the server and the generator in their steady
+#                   state, as a daemon that has been up for a while is: fresh, either .NET process spends a
+#                   third of its CPU for its first few thousand logins in the JIT's tier-1 recompilation (perf),
+#                   which a long-running process pays once. Both servers get the same warm-up.
 #   --tag NAME      section name in BENCHMARKS.md and prefix of the plots in ConnMgr.Benchmarks/plots/
 #                   (default: <clients>-<servers>)
 #   --dir DIR       scratch: Prosody's data, ConnMgr's data, users, JSON results (/tmp/connmgr-compare)
@@ -125,7 +126,7 @@ with open(sys.argv[2], "w") as out:
 PY
 fi
 
-common=(--clients "$clients" --rate "$rate" --hold "$hold" --interval "$interval" --login-timeout 120s
+common=(--clients "$clients" --rate "$rate" --hold "$hold" --interval "$interval" --login-timeout 120s --warmup "$warmup"
         --processes "$processes" --sources "$sources" --domain "$domain" --mech SCRAM-SHA-1 "${extra[@]}")
 
 # RSS of the server processes before any client, summed: what a fresh daemon costs with no connection.
@@ -133,15 +134,6 @@ fresh_rss() {
   local total=0 pid kb
   for pid in "$@"; do kb="$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")"; total=$((total + kb)); done
   echo $((total * 1024))
-}
-
-# Users N+1..N+W log in, chat for 10 s and leave; its results are not kept.
-warm() {
-  [ "$warmup" -gt 0 ] || return 0
-  echo "== warm-up: $warmup other users" >&2
-  "${generator[@]}" --clients "$warmup" --first $((clients + 1)) --rate "$rate" --hold 10s --interval 2s \
-    --processes $(( (warmup + 18999) / 19000 )) --sources 127.0.0.$((last_source + 1)) --domain "$domain" \
-    --login-timeout 120s "$@" 2>&1 | grep -E '^(logins|errors):' >&2
 }
 
 wait_port() {
@@ -154,7 +146,6 @@ run_prosody() {
   local pid; pid="$("$here/prosody/setup.sh" pid)"
   sleep 2
   fresh_rss "$pid" > "$results/$tag-prosody.fresh-rss"
-  warm --port 5322
   "${generator[@]}" "${common[@]}" --port 5322 --server-pid "$pid" --label prosody \
     --out "$results/$tag-prosody.json" --md "$plots/$tag-prosody.md"
   "$here/prosody/setup.sh" stop >&2
@@ -194,7 +185,6 @@ run_connmgr() {
   pid_list="$(IFS=,; echo "${daemon_pids[*]}")"
   port_list="$(IFS=,; echo "${ports[*]}")"
   fresh_rss "${daemon_pids[@]}" > "$results/$tag-connmgr.fresh-rss"
-  warm --port "$port_list" --salts "$salts"
   "${generator[@]}" "${common[@]}" --port "$port_list" --server-pid "$pid_list" --salts "$salts" --label connmgr \
     --out "$results/$tag-connmgr.json" --md "$plots/$tag-connmgr.md"
   stop_connmgr

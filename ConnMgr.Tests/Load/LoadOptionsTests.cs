@@ -115,6 +115,31 @@ public sealed class LoadOptionsTests
     }
 
     [Test]
+    public void WarmupUsersFollowTheMeasuredOnesAndAreSplitOverWorkers()
+    {
+        var o = Parse("--clients", "10", "--first", "5", "--warmup", "7", "--processes", "3", "--hold", "60s", "--out", "r.json");
+        Assert.That(o.WarmupFirst, Is.EqualTo(15), "right after users 5..14");
+        var warmUsers = new List<int>();
+        for (var i = 0; i < 3; i++)
+        {
+            var w = Parse(o.WorkerArguments(i, 3, $"w{i}.json").Skip(1).ToArray());
+            var warm = w.ForWarmup();
+            Assert.That(warm.PopulationFirst, Is.EqualTo(warm.First));
+            Assert.That(warm.PopulationCount, Is.EqualTo(warm.Clients));
+            Assert.That(warm.Hold, Is.EqualTo(LoadOptions.WarmupHold));
+            Assert.That(warm.Warmup, Is.Zero, "a warm-up has no warm-up of its own");
+            Assert.That(warm.OutPath, Is.Null, "its results are not written");
+            Assert.That(w.OutPath, Is.EqualTo($"w{i}.json"), "the measured run's are");
+            warmUsers.AddRange(Enumerable.Range(warm.First, warm.Clients));
+        }
+        Assert.That(warmUsers, Is.EqualTo(Enumerable.Range(15, 7)));
+    }
+
+    [Test]
+    public void WarmupFirstCanBeGiven()
+        => Assert.That(Parse("--clients", "10", "--warmup", "3", "--warmup-first", "1000").ForWarmup().First, Is.EqualTo(1000));
+
+    [Test]
     public void FewerSourcesThanProcessesAreShared()
     {
         var o = Parse("--clients", "10", "--processes", "2", "--sources", "127.0.0.5");
