@@ -91,8 +91,7 @@ public sealed partial class XmppStreamScanner
             {
                 if (depth >= maxDepth)
                     goto InTag;
-                var colon = -1;
-                var nameEnd = WindowNameEnd(span, p, ref window);
+                var nameEnd = WindowNameEnd(span, p, ref window, out var colon);
                 if (nameEnd < 0)
                     nameEnd = QNameEnd(span, p, out colon);
                 if (nameEnd < 0 || nameEnd - p > maxName)
@@ -105,6 +104,7 @@ public sealed partial class XmppStreamScanner
                 b = span[p];
                 var count = 0;
                 var record = attrBase;
+                ulong seen = 0, collisions = 0;
                 var prefixed = colon >= 0;
                 var declaresDefault = false;
                 while (b != (byte)'>')
@@ -121,8 +121,7 @@ public sealed partial class XmppStreamScanner
                         break;
                     if (count >= maxAttributes)
                         goto InTag;
-                    var attrColon = -1;
-                    var attrEnd = WindowAttribute(span, p, ref window, out var valueEnd);
+                    var attrEnd = WindowAttribute(span, p, ref window, out var attrColon, out var valueEnd);
                     if (attrEnd < 0)
                     {
                         attrEnd = QNameEnd(span, p, out attrColon);
@@ -143,6 +142,11 @@ public sealed partial class XmppStreamScanner
                     s[record + 4] = valueEnd - attrEnd - 2;
                     var signature = (length & 0xFFFF) | (span[p] << 16) | (span[attrEnd - 1] << 24);
                     s[record + 5] = signature;
+                    // Equal names have equal signatures, so they set the same one of 64 bits: only a tag where
+                    // two signatures hash alike needs the pairwise comparison of HasDuplicateName.
+                    var bit = 1UL << (int)(((uint)signature * 0x9E3779B1u) >> 26);
+                    collisions |= seen & bit;
+                    seen |= bit;
                     prefixed |= attrColon >= 0;
                     declaresDefault |= signature == XmlnsSignature;
                     record += AttrFields;
@@ -158,22 +162,21 @@ public sealed partial class XmppStreamScanner
                     if (++p == span.Length || span[p] != (byte)'>')
                         goto InTag;
                 }
+                if (collisions != 0 && HasDuplicateName(ref input, count))
+                    return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
                 if (prefixed)
                 {
                     _depth = depth;
                     _attrCount = count;
-                    if (!CheckAttributes(ref input, depth + 1))
+                    if (!CheckAttributes(ref input, depth + 1, namesUnique: true))
                         return Failed;
                     _attrCount = 0;
                     s = _scratch!; // a declaration may have grown it
                 }
-                else
+                else if (declaresDefault && !CheckDefaultDeclarations(ref input, count))
                 {
-                    // What CheckAttributes would check without prefixes, in its order.
-                    if (count > 1 && HasDuplicateName(ref input, count))
-                        return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
-                    if (declaresDefault && !CheckDefaultDeclarations(ref input, count))
-                        return Failed;
+                    // What CheckAttributes would check after the duplicates without prefixes.
+                    return Failed;
                 }
                 p++;
                 if (!empty)
@@ -398,12 +401,10 @@ public sealed partial class XmppStreamScanner
     private struct TagWindow
     {
         public int Start;
-        public ulong NonName;   // not an ASCII NameChar: ':' and bytes >= 0x80 included
-        public ulong Equal;     // '='
-        public ulong Apostrophe;
-        public ulong Quote;
-        public ulong ValueStop; // '<', '&', C0 controls and bytes >= 0x80: what an attribute value search stops at
-        public ulong TextStop;  // the same and ']': what a text search stops at
+        public ulong NonName;     // not an ASCII NameChar: ':' and bytes >= 0x80 included
+        public ulong ApostropheStop; // what ends a value in '...': the apostrophe, '<', '&', C0 controls, bytes >= 0x80
+        public ulong QuoteStop;   // the same for a value in "..."
+        public ulong TextStop;    // what a text search stops at: '<', '&', ']', C0 controls, bytes >= 0x80
     }
 
     // The start of no window: every span index is too far from it to fall inside.
@@ -421,23 +422,20 @@ public sealed partial class XmppStreamScanner
         {
             var v = Vector512.LoadUnsafe(ref start, (nuint)at);
             w.NonName = ~XmlChars.AsciiNameChars(v).ExtractMostSignificantBits();
-            w.Equal = Vector512.Equals(v, Vector512.Create((byte)'=')).ExtractMostSignificantBits();
-            w.Apostrophe = Vector512.Equals(v, Vector512.Create((byte)'\'')).ExtractMostSignificantBits();
-            w.Quote = Vector512.Equals(v, Vector512.Create((byte)'"')).ExtractMostSignificantBits();
-            w.ValueStop = (Vector512.Equals(v, Vector512.Create((byte)'<')) | Vector512.Equals(v, Vector512.Create((byte)'&'))
-                | Vector512.LessThan(v.AsSByte(), Vector512.Create((sbyte)0x20)).AsByte()).ExtractMostSignificantBits();
-            w.TextStop = w.ValueStop | Vector512.Equals(v, Vector512.Create((byte)']')).ExtractMostSignificantBits();
+            var stop = Vector512.Equals(v, Vector512.Create((byte)'<')) | Vector512.Equals(v, Vector512.Create((byte)'&'))
+                | Vector512.LessThan(v.AsSByte(), Vector512.Create((sbyte)0x20)).AsByte();
+            w.ApostropheStop = (stop | Vector512.Equals(v, Vector512.Create((byte)'\''))).ExtractMostSignificantBits();
+            w.QuoteStop = (stop | Vector512.Equals(v, Vector512.Create((byte)'"'))).ExtractMostSignificantBits();
+            w.TextStop = (stop | Vector512.Equals(v, Vector512.Create((byte)']'))).ExtractMostSignificantBits();
         }
         else if (Vector256.IsHardwareAccelerated)
         {
             var lo = Vector256.LoadUnsafe(ref start, (nuint)at);
             var hi = Vector256.LoadUnsafe(ref start, (nuint)at + 32);
             w.NonName = ~Join(XmlChars.AsciiNameChars(lo).ExtractMostSignificantBits(), XmlChars.AsciiNameChars(hi).ExtractMostSignificantBits());
-            w.Equal = Join(Vector256.Equals(lo, Vector256.Create((byte)'=')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'=')).ExtractMostSignificantBits());
-            w.Apostrophe = Join(Vector256.Equals(lo, Vector256.Create((byte)'\'')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'\'')).ExtractMostSignificantBits());
-            w.Quote = Join(Vector256.Equals(lo, Vector256.Create((byte)'"')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)'"')).ExtractMostSignificantBits());
-            w.ValueStop = Join(ValueStops(lo), ValueStops(hi));
-            w.TextStop = w.ValueStop | Join(Vector256.Equals(lo, Vector256.Create((byte)']')).ExtractMostSignificantBits(), Vector256.Equals(hi, Vector256.Create((byte)']')).ExtractMostSignificantBits());
+            w.ApostropheStop = Join(Stops(lo, (byte)'\''), Stops(hi, (byte)'\''));
+            w.QuoteStop = Join(Stops(lo, (byte)'"'), Stops(hi, (byte)'"'));
+            w.TextStop = Join(Stops(lo, (byte)']'), Stops(hi, (byte)']'));
         }
         else
         {
@@ -448,19 +446,21 @@ public sealed partial class XmppStreamScanner
 
         static ulong Join(uint low, uint high) => low | (ulong)high << 32;
 
-        static uint ValueStops(Vector256<byte> v)
+        static uint Stops(Vector256<byte> v, byte delimiter)
             => (Vector256.Equals(v, Vector256.Create((byte)'<')) | Vector256.Equals(v, Vector256.Create((byte)'&'))
+                | Vector256.Equals(v, Vector256.Create(delimiter))
                 | Vector256.LessThan(v.AsSByte(), Vector256.Create((sbyte)0x20)).AsByte()).ExtractMostSignificantBits();
     }
 
     /// <summary>
-    /// The end of an ASCII name without a colon starting at <c>span[i]</c>, found in the window (reloaded at
-    /// <paramref name="i"/> if the name starts late in it); -1 if the window cannot tell (the caller then uses
-    /// <see cref="QNameEnd"/>).
+    /// The end of an ASCII QName (at most one colon, whose index goes to <paramref name="colon"/>, else -1)
+    /// starting at <c>span[i]</c>, found in the window (reloaded at <paramref name="i"/> if the name starts late
+    /// in it); -1 if the window cannot tell (the caller then uses <see cref="QNameEnd"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WindowNameEnd(ReadOnlySpan<byte> span, int i, ref TagWindow w)
+    private static int WindowNameEnd(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int colon)
     {
+        colon = -1;
         var r = i - w.Start;
         if ((uint)r > WindowReloadAt)
         {
@@ -468,25 +468,49 @@ public sealed partial class XmppStreamScanner
                 return -1;
             r = 0;
         }
-        if ((XmlChars.Class[span[i]] & XmlChars.NameStart) == 0)
+        var end = WindowQNameEnd(span, r, ref w, out colon);
+        if (end < 0 || end >= 64)
             return -1;
-        var end = w.Start + r + 1 + BitOperations.TrailingZeroCount(w.NonName >> (r + 1));
-        if (end >= w.Start + 64)
-            return -1;
-        var b = span[end];
-        return b == (byte)':' || b >= 0x80 ? -1 : end;
+        var b = span[w.Start + end];
+        return b == (byte)':' || b >= 0x80 ? -1 : w.Start + end;
     }
 
     /// <summary>
-    /// An attribute of the plain form <c>name='value'</c> (ASCII name without a colon, '=' and the quote
-    /// straight after it) starting at <c>span[i]</c>, read from the window: returns the name's end, with the
-    /// index of the closing quote in <paramref name="valueEnd"/> (-1 if the value is not acceptable); -1 if
-    /// the attribute is not of that form within the window (the caller then reads it with
-    /// <see cref="QNameEnd"/>).
+    /// From a name at window offset <paramref name="r"/>: the window offset of the byte after its local
+    /// part (64 if the name runs past the window), with the colon's span index in <paramref name="colon"/>;
+    /// -1 if the name does not start with a NameStartChar or its local part does not.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WindowAttribute(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int valueEnd)
+    private static int WindowQNameEnd(ReadOnlySpan<byte> span, int r, ref TagWindow w, out int colon)
     {
+        colon = -1;
+        var classes = XmlChars.Class;
+        if ((classes[span[w.Start + r]] & XmlChars.NameStart) == 0)
+            return -1;
+        var end = r + 1 + BitOperations.TrailingZeroCount(w.NonName >> (r + 1));
+        if (end < 63 && span[w.Start + end] == (byte)':')
+        {
+            if ((classes[span[w.Start + end + 1]] & XmlChars.NameStart) == 0)
+                return -1;
+            colon = w.Start + end;
+            end += 2;
+            if (end < 64)
+                end += BitOperations.TrailingZeroCount(w.NonName >> end); // a shift by 64 would be one by 0
+        }
+        return Math.Min(end, 64);
+    }
+
+    /// <summary>
+    /// An attribute of the plain form <c>name='value'</c> (ASCII QName, '=' and the quote straight after it)
+    /// starting at <c>span[i]</c>, read from the window: returns the name's end, with its colon's index (or
+    /// -1) in <paramref name="colon"/> and the index of the closing quote in <paramref name="valueEnd"/> (-1 if
+    /// the value is not acceptable); -1 if the attribute is not of that form within the window (the caller
+    /// then reads it with <see cref="QNameEnd"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WindowAttribute(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int colon, out int valueEnd)
+    {
+        colon = -1;
         valueEnd = -1;
         var r = i - w.Start;
         if ((uint)r > WindowReloadAt)
@@ -495,38 +519,28 @@ public sealed partial class XmppStreamScanner
                 return -1;
             r = 0;
         }
-        if ((XmlChars.Class[span[i]] & XmlChars.NameStart) == 0)
-            return -1;
-        var end = r + 1 + BitOperations.TrailingZeroCount(w.NonName >> (r + 1));
+        var end = WindowQNameEnd(span, r, ref w, out colon);
         // The '=', the quote and the value's first byte must be in the window.
-        if (end > 61 || ((w.Equal >> end) & 1) == 0)
+        if ((uint)end > 61 || span[w.Start + end] != (byte)'=')
             return -1;
-        ulong quotes;
-        byte quote;
-        if (((w.Apostrophe >> (end + 1)) & 1) != 0)
-        {
-            quotes = w.Apostrophe;
-            quote = (byte)'\'';
-        }
-        else if (((w.Quote >> (end + 1)) & 1) != 0)
-        {
-            quotes = w.Quote;
-            quote = (byte)'"';
-        }
+        var quote = span[w.Start + end + 1];
+        ulong stops;
+        if (quote == (byte)'\'')
+            stops = w.ApostropheStop;
+        else if (quote == (byte)'"')
+            stops = w.QuoteStop;
         else
-        {
             return -1;
-        }
         var value = end + 2;
-        var stops = (quotes | w.ValueStop) >> value;
+        stops >>= value;
         if (stops == 0)
         {
             valueEnd = ValueEnd(span, w.Start + 64, quote); // the rest of the window is plain characters
         }
         else
         {
-            var k = value + BitOperations.TrailingZeroCount(stops);
-            valueEnd = ((quotes >> k) & 1) != 0 ? w.Start + k : ValueEnd(span, w.Start + k, quote);
+            var k = w.Start + value + BitOperations.TrailingZeroCount(stops);
+            valueEnd = span[k] == quote ? k : ValueEnd(span, k, quote);
         }
         return w.Start + end;
     }
@@ -556,7 +570,7 @@ public sealed partial class XmppStreamScanner
         var r = i - w.Start;
         if ((uint)r >= 64)
             return ValueEnd(span, i, quote);
-        var stops = ((quote == (byte)'\'' ? w.Apostrophe : w.Quote) | w.ValueStop) >> r;
+        var stops = (quote == (byte)'\'' ? w.ApostropheStop : w.QuoteStop) >> r;
         if (stops == 0)
             return ValueEnd(span, w.Start + 64, quote); // the rest of the window is plain characters
         var k = i + BitOperations.TrailingZeroCount(stops);

@@ -1323,8 +1323,9 @@ public sealed partial class XmppStreamScanner
     /// Namespaces in XML 1.0 checks for one start tag: unique attributes (by qualified and by expanded
     /// name), legal prefix declarations (section 3, "Reserved Prefixes and Namespace Names", "No Prefix
     /// Undeclaring"), and a declaration in scope for every prefix used ("Prefix Declared").
+    /// <paramref name="namesUnique"/>: the caller has already found no two qualified names equal.
     /// </summary>
-    private bool CheckAttributes(ref Input input, int depth)
+    private bool CheckAttributes(ref Input input, int depth, bool namesUnique = false)
     {
         var count = _attrCount;
         var s = _scratch!;
@@ -1333,7 +1334,7 @@ public sealed partial class XmppStreamScanner
             return s[tag + 2] < 0 || CheckElementPrefix(ref input, tag);
 
         var attrBase = AttrBase;
-        for (var a = 1; a < count; a++)
+        for (var a = namesUnique ? count : 1; a < count; a++)
         {
             var ra = attrBase + a * AttrFields;
             for (var c = 0; c < a; c++)
