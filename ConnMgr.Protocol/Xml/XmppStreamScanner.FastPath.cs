@@ -97,10 +97,10 @@ public sealed partial class XmppStreamScanner
                     nameEnd = QNameEnd(span, p, out colon);
                 if (nameEnd < 0 || nameEnd - p > maxName)
                     goto InTag;
-                var slot = depth * TagFields;
-                s[slot] = input.Base + p;
-                s[slot + 1] = nameEnd - p;
-                s[slot + 2] = colon < 0 ? -1 : colon - p;
+                var tag = s.AsSpan(depth * TagFields, TagFields); // one bounds check for the record
+                tag[0] = input.Base + p;
+                tag[1] = nameEnd - p;
+                tag[2] = colon < 0 ? -1 : colon - p;
                 p = nameEnd;
                 b = span[p];
                 var count = 0;
@@ -136,19 +136,23 @@ public sealed partial class XmppStreamScanner
                     if (valueEnd < 0 || attrEnd - p > maxName)
                         goto InTag;
                     var length = attrEnd - p;
-                    s[record] = input.Base + p;
-                    s[record + 1] = length;
-                    s[record + 2] = attrColon < 0 ? -1 : attrColon - p;
-                    s[record + 3] = input.Base + attrEnd + 2;
-                    s[record + 4] = valueEnd - attrEnd - 2;
                     var signature = (length & 0xFFFF) | (span[p] << 16) | (span[attrEnd - 1] << 24);
-                    s[record + 5] = signature;
+                    var fields = s.AsSpan(record, AttrFields);
+                    fields[0] = input.Base + p;
+                    fields[1] = length;
+                    fields[2] = attrColon < 0 ? -1 : attrColon - p;
+                    fields[3] = input.Base + attrEnd + 2;
+                    fields[4] = valueEnd - attrEnd - 2;
+                    fields[5] = signature;
                     // Equal names have equal signatures, so they set the same one of 64 bits: only a tag where
                     // two signatures hash alike needs the pairwise comparison of HasDuplicateName.
                     var bit = 1UL << (int)(((uint)signature * 0x9E3779B1u) >> 26);
                     collisions |= seen & bit;
                     seen |= bit;
-                    prefixed |= attrColon >= 0;
+                    // The xml prefix is bound everywhere and no other prefix to its namespace (Namespaces in XML 1.0
+                    // section 3): an xml:lang needs none of the prefix checks of CheckAttributes, only the duplicate check.
+                    if (attrColon >= 0 && !(attrColon - p == 3 && span[p] == (byte)'x' && span[p + 1] == (byte)'m' && span[p + 2] == (byte)'l'))
+                        prefixed = true;
                     declaresDefault |= signature == XmlnsSignature;
                     record += AttrFields;
                     count++;

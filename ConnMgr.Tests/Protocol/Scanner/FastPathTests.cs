@@ -62,6 +62,7 @@ public sealed class FastPathTests
         yield return Case("LongValues", "<m a='{0}' b=\"{0}\" c='{0}&amp;{0}'>{0}</m>");
         yield return Case("EndTagsWithSpaces", "<m{0}><n{0} ></n{0} ></m{0}\n>");
         yield return Case("PrefixedNames", "<p:m{0} xmlns:p='urn:p' p:a{0}='1' xml:lang='en' q:b='2' xmlns:q='urn:q'><p:n{0} p:c='3'/></p:m{0}>");
+        yield return Case("XmlPrefixedAttributes", "<m a{0}='1' xml:lang='en' xml:space='preserve'><n xml:lang='fr' xmlns='urn:n'/></m>");
         // Names of equal length, first and last byte: the duplicate check must compare them in full.
         yield return Case("AttributesAlikeButDistinct", "<m a{0}='1' abc='1' adc='2' aec='3' p:abc='4' xmlns:p='urn:p' q:abc='5' xmlns:q='urn:q'/>");
         yield return Case("CdataSections", "<m>{0}<![CDATA[]]><![CDATA[{0}<x>&amp;]]]]><![CDATA[>\u00E9\U0001F600 ]] ]>]]>{0}</m>");
@@ -89,6 +90,9 @@ public sealed class FastPathTests
         yield return Case("DuplicateAmongMany", NotWellFormed, "<message id='{0}' a='1' b='2' c='3' d='4' e='5' a='6'/>");
         yield return Case("DuplicatePrefixedAttribute", NotWellFormed, "<message id='{0}' xmlns:p='urn:p' p:a='1' p:a='2'/>");
         yield return Case("DuplicateExpandedName", NotWellFormed, "<message id='{0}' xmlns:p='urn:x' xmlns:q='urn:x' p:a='1' q:a='2'/>");
+        yield return Case("DuplicateXmlLang", NotWellFormed, "<message id='{0}' xml:lang='en' a='1' xml:lang='fr'/>");
+        yield return Case("UnboundPrefixAfterXmlLang", StreamErrorCondition.BadNamespacePrefix, "<message id='{0}' xml:lang='en' xmm:lang='en'/>");
+        yield return Case("UnboundPrefixLikeXml", StreamErrorCondition.BadNamespacePrefix, "<message id='{0}' xmlx:a='1'/>");
         yield return Case("TwoColonsInAttributeName", NotWellFormed, "<message id='{0}' xmlns:p='urn:p' p:a:b='1'/>");
         yield return Case("TwoColonsInElementName", NotWellFormed, "<message id='{0}' xmlns:p='urn:p'><p:a:b/></message>");
         yield return Case("DigitAfterColon", NotWellFormed, "<message id='{0}' xmlns:p='urn:p' p:1='1'/>");
