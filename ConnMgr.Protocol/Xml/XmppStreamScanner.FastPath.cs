@@ -107,7 +107,8 @@ public sealed partial class XmppStreamScanner
                 var record = attrBase;
                 ulong seen = 0, collisions = 0;
                 var prefixed = colon >= 0;
-                var declaresDefault = false;
+                var defaultValue = -1; // span index of an xmlns='...' value
+                var defaultValueEnd = 0;
                 while (b != (byte)'>')
                 {
                     if (b == (byte)'/')
@@ -153,7 +154,11 @@ public sealed partial class XmppStreamScanner
                     // section 3): an xml:lang needs none of the prefix checks of CheckAttributes, only the duplicate check.
                     if (attrColon >= 0 && !(attrColon - p == 3 && span[p] == (byte)'x' && span[p + 1] == (byte)'m' && span[p + 2] == (byte)'l'))
                         prefixed = true;
-                    declaresDefault |= signature == XmlnsSignature;
+                    if (signature == XmlnsSignature && span.Slice(p, 5).SequenceEqual("xmlns"u8))
+                    {
+                        defaultValue = attrEnd + 2;
+                        defaultValueEnd = valueEnd;
+                    }
                     record += AttrFields;
                     count++;
                     p = valueEnd + 1;
@@ -178,9 +183,9 @@ public sealed partial class XmppStreamScanner
                     _attrCount = 0;
                     s = _scratch!; // a declaration may have grown it
                 }
-                else if (declaresDefault && !CheckDefaultDeclarations(ref input, count))
+                else if (defaultValue >= 0 && !IsPlainDefaultNamespace(span[defaultValue..defaultValueEnd]) && !CheckDefaultDeclarations(ref input, count))
                 {
-                    // What CheckAttributes would check after the duplicates without prefixes.
+                    // What CheckAttributes would check after the duplicates without prefixes (two xmlns are duplicates).
                     return Failed;
                 }
                 p++;
@@ -287,6 +292,14 @@ public sealed partial class XmppStreamScanner
         }
         return false;
     }
+
+    /// <summary>
+    /// Whether the raw value of <c>xmlns='...'</c> cannot be one of the two reserved namespaces: the two
+    /// early answers of <see cref="CheckDefaultDeclaration"/>, on the span, without its calls.
+    /// </summary>
+    private static bool IsPlainDefaultNamespace(ReadOnlySpan<byte> value)
+        => value.Length < XmlnsNamespaceUtf8.Length
+            || (!value[..W3cPrefixUtf8.Length].Contains((byte)'&') && !value.StartsWith(W3cPrefixUtf8));
 
     /// <summary>Checks each <c>xmlns='...'</c> among the current start tag's unprefixed attributes.</summary>
     private bool CheckDefaultDeclarations(ref Input input, int count)
