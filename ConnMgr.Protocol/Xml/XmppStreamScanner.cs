@@ -246,8 +246,20 @@ public sealed partial class XmppStreamScanner
     private int RunSegments(ref Input input, int available, out XmlFrameKind kind)
     {
         kind = default;
+        // Scan comes here only when the first segment ends before `available`. Its span is at hand: a frame
+        // that ends in it (most of them) is scanned without walking the sequence.
+        var first = input.First;
+        if (_scanned < first.Length)
+        {
+            input.Span = first[_scanned..];
+            input.Base = _scanned;
+            var end = Run(ref input, out kind);
+            if (end != NeedMore)
+                return end;
+        }
         var position = input.Frame.Start;
-        var offset = 0;
+        input.Frame.TryGet(ref position, out _);
+        var offset = first.Length;
         while (input.Frame.TryGet(ref position, out var segment))
         {
             var span = segment.Span;
