@@ -246,8 +246,20 @@ public sealed partial class XmppStreamScanner
     private int RunSegments(ref Input input, int available, out XmlFrameKind kind)
     {
         kind = default;
+        // Scan comes here only when the first segment ends before `available`. Its span is at hand: a frame
+        // that ends in it (most of them) is scanned without walking the sequence.
+        var first = input.First;
+        if (_scanned < first.Length)
+        {
+            input.Span = first[_scanned..];
+            input.Base = _scanned;
+            var end = Run(ref input, out kind);
+            if (end != NeedMore)
+                return end;
+        }
         var position = input.Frame.Start;
-        var offset = 0;
+        input.Frame.TryGet(ref position, out _);
+        var offset = first.Length;
         while (input.Frame.TryGet(ref position, out var segment))
         {
             var span = segment.Span;
@@ -1323,8 +1335,9 @@ public sealed partial class XmppStreamScanner
     /// Namespaces in XML 1.0 checks for one start tag: unique attributes (by qualified and by expanded
     /// name), legal prefix declarations (section 3, "Reserved Prefixes and Namespace Names", "No Prefix
     /// Undeclaring"), and a declaration in scope for every prefix used ("Prefix Declared").
+    /// <paramref name="namesUnique"/>: the caller has already found no two qualified names equal.
     /// </summary>
-    private bool CheckAttributes(ref Input input, int depth)
+    private bool CheckAttributes(ref Input input, int depth, bool namesUnique = false)
     {
         var count = _attrCount;
         var s = _scratch!;
@@ -1333,7 +1346,7 @@ public sealed partial class XmppStreamScanner
             return s[tag + 2] < 0 || CheckElementPrefix(ref input, tag);
 
         var attrBase = AttrBase;
-        for (var a = 1; a < count; a++)
+        for (var a = namesUnique ? count : 1; a < count; a++)
         {
             var ra = attrBase + a * AttrFields;
             for (var c = 0; c < a; c++)

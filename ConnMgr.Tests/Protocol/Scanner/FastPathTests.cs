@@ -61,6 +61,14 @@ public sealed class FastPathTests
         yield return Case("LongNames", "<m{0} a{0}='1' b{0}:c='2' xmlns:b{0}='urn:b'><n{0}/></m{0}>");
         yield return Case("LongValues", "<m a='{0}' b=\"{0}\" c='{0}&amp;{0}'>{0}</m>");
         yield return Case("EndTagsWithSpaces", "<m{0}><n{0} ></n{0} ></m{0}\n>");
+        yield return Case("PrefixedNames", "<p:m{0} xmlns:p='urn:p' p:a{0}='1' xml:lang='en' q:b='2' xmlns:q='urn:q'><p:n{0} p:c='3'/></p:m{0}>");
+        yield return Case("XmlPrefixedAttributes", "<m a{0}='1' xml:lang='en' xml:space='preserve'><n xml:lang='fr' xmlns='urn:n'/></m>");
+        // Default namespaces that share the reserved URIs' first bytes or length, and a name shaped like xmlns.
+        yield return Case("DefaultNamespacesNearReserved",
+            "<m a{0}='1' xmlns='http://www.w3.org/2000/svg#elements'><n xmlns='http://www.w3.org/XML/1998/namespaces'/>"
+            + "<o xtras='http://www.w3.org/XML/1998/namespace'/><p xmlns='urn:xmpp:http://www.w3.org/2000/xmlns/'/></m>");
+        // Names of equal length, first and last byte: the duplicate check must compare them in full.
+        yield return Case("AttributesAlikeButDistinct", "<m a{0}='1' abc='1' adc='2' aec='3' p:abc='4' xmlns:p='urn:p' q:abc='5' xmlns:q='urn:q'/>");
         yield return Case("CdataSections", "<m>{0}<![CDATA[]]><![CDATA[{0}<x>&amp;]]]]><![CDATA[>\u00E9\U0001F600 ]] ]>]]>{0}</m>");
     }
 
@@ -83,6 +91,20 @@ public sealed class FastPathTests
         const StreamErrorCondition NotWellFormed = StreamErrorCondition.NotWellFormed;
         yield return Case("DuplicateAttribute", NotWellFormed, "<message id='{0}' a='1' b='2' a='3'/>");
         yield return Case("DuplicateAfterPrefixed", NotWellFormed, "<message id='{0}' xml:lang='en' a='2' a='3'/>");
+        yield return Case("DuplicateAmongMany", NotWellFormed, "<message id='{0}' a='1' b='2' c='3' d='4' e='5' a='6'/>");
+        yield return Case("DuplicatePrefixedAttribute", NotWellFormed, "<message id='{0}' xmlns:p='urn:p' p:a='1' p:a='2'/>");
+        yield return Case("DuplicateExpandedName", NotWellFormed, "<message id='{0}' xmlns:p='urn:x' xmlns:q='urn:x' p:a='1' q:a='2'/>");
+        yield return Case("DuplicateXmlLang", NotWellFormed, "<message id='{0}' xml:lang='en' a='1' xml:lang='fr'/>");
+        yield return Case("UnboundPrefixAfterXmlLang", StreamErrorCondition.BadNamespacePrefix, "<message id='{0}' xml:lang='en' xmm:lang='en'/>");
+        yield return Case("UnboundPrefixLikeXml", StreamErrorCondition.BadNamespacePrefix, "<message id='{0}' xmlx:a='1'/>");
+        yield return Case("ReservedDefaultNamespaceByReference", NotWellFormed, "<message id='{0}'><x xmlns='http&#x3A;//www.w3.org/2000/xmlns/'/></message>");
+        yield return Case("ReservedDefaultNamespaceFirstByteByReference", NotWellFormed, "<message id='{0}' xmlns='&#104;ttp://www.w3.org/XML/1998/namespace'/>");
+        yield return Case("DuplicateDefaultNamespace", NotWellFormed, "<message id='{0}' xmlns='urn:a' xmlns='urn:b'/>");
+        yield return Case("TwoColonsInAttributeName", NotWellFormed, "<message id='{0}' xmlns:p='urn:p' p:a:b='1'/>");
+        yield return Case("TwoColonsInElementName", NotWellFormed, "<message id='{0}' xmlns:p='urn:p'><p:a:b/></message>");
+        yield return Case("DigitAfterColon", NotWellFormed, "<message id='{0}' xmlns:p='urn:p' p:1='1'/>");
+        yield return Case("EmptyLocalPart", NotWellFormed, "<message id='{0}' xmlns:p='urn:p' p:='1'/>");
+        yield return Case("EmptyPrefix", NotWellFormed, "<message id='{0}' :a='1'/>");
         yield return Case("LessThanInValue", NotWellFormed, "<message id='{0}' a='x<y'/>");
         yield return Case("ControlInValue", NotWellFormed, "<message id='{0}' a='x\u0001'/>");
         yield return Case("ControlInText", NotWellFormed, "<message id='{0}'>x\u0001</message>");
