@@ -56,6 +56,9 @@ public sealed class UpstreamEventTests
         await using var alice = await edge.ConnectAsync();
         await alice.OpenStreamAsync();
 
+        // The edge answers the stream header before its create IQ has reached the core (spec 7.3).
+        await edge.Server.WaitForSessionAsync(alice.StreamId!);
+
         // Openfire sends its close IQ only for sessions that never bound (spec 0.1 point 1).
         Assert.That(await edge.Server.CloseSessionAsync(alice.StreamId!), Is.True);
         Assert.That(await alice.ReadToEndAsync(), Is.EqualTo(new[] { "</stream:stream>" }));
@@ -67,6 +70,8 @@ public sealed class UpstreamEventTests
         await using var edge = await EdgeHarness.StartAsync();
         await using var alice = await edge.ConnectAsync();
         await alice.OpenStreamAsync();
+
+        await edge.Server.WaitForSessionAsync(alice.StreamId!);
 
         // The OF-2414 form, with the stream error inside the close IQ (spec 5.4).
         Assert.That(await edge.Server.SendCloseIqAsync(alice.StreamId!, "policy-violation"), Is.True);
