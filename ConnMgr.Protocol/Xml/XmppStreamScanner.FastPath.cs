@@ -320,20 +320,14 @@ public sealed partial class XmppStreamScanner
     private static int QNameEnd(ReadOnlySpan<byte> span, int i, out int colon)
     {
         colon = -1;
-        var classes = XmlChars.Class;
-        if ((classes[span[i]] & XmlChars.NameStart) == 0)
-            return -1;
-        var end = XmlChars.IndexOfNonNameChar(span, i + 1);
+        var end = NameCharsEnd(span, i);
         if (end < 0)
             return -1;
         var b = span[end];
         if (b == (byte)':')
         {
             colon = end;
-            if (end + 1 == span.Length || (classes[span[end + 1]] & XmlChars.NameStart) == 0)
-                return -1;
-            end = XmlChars.IndexOfNonNameChar(span, end + 2);
-            if (end < 0)
+            if (end + 1 == span.Length || (end = NameCharsEnd(span, end + 1)) < 0)
                 return -1;
             b = span[end];
             if (b == (byte)':')
@@ -517,6 +511,21 @@ public sealed partial class XmppStreamScanner
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int WindowNameEnd(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int colon)
     {
+        var end = WindowQNameAt(span, i, ref w, 63, out colon);
+        if (end < 0 || end >= 64)
+            return -1;
+        var b = span[w.Start + end];
+        return b == (byte)':' || b >= 0x80 ? -1 : w.Start + end;
+    }
+
+    /// <summary>
+    /// <see cref="WindowQNameEnd"/> for the name at <c>span[i]</c>: the window is reloaded at <paramref name="i"/>
+    /// first if the name starts late in it, or afterwards if the name's end lies past <paramref name="room"/> and
+    /// a window starting at the name would hold more of it. -1 if no window can be loaded there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WindowQNameAt(ReadOnlySpan<byte> span, int i, ref TagWindow w, int room, out int colon)
+    {
         colon = -1;
         var r = i - w.Start;
         if ((uint)r > WindowReloadAt)
@@ -526,12 +535,9 @@ public sealed partial class XmppStreamScanner
             r = 0;
         }
         var end = WindowQNameEnd(span, r, ref w, out colon);
-        if (end >= 64 && r != 0 && TryLoadWindow(span, i, ref w))
+        if (end > room && r != 0 && TryLoadWindow(span, i, ref w))
             end = WindowQNameEnd(span, 0, ref w, out colon);
-        if (end < 0 || end >= 64)
-            return -1;
-        var b = span[w.Start + end];
-        return b == (byte)':' || b >= 0x80 ? -1 : w.Start + end;
+        return end;
     }
 
     /// <summary>
@@ -569,19 +575,9 @@ public sealed partial class XmppStreamScanner
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int WindowAttribute(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int colon, out int valueEnd)
     {
-        colon = -1;
         valueEnd = -1;
-        var r = i - w.Start;
-        if ((uint)r > WindowReloadAt)
-        {
-            if (!TryLoadWindow(span, i, ref w))
-                return -1;
-            r = 0;
-        }
-        var end = WindowQNameEnd(span, r, ref w, out colon);
         // The '=', the quote and the value's first byte must be in the window.
-        if (end > 61 && r != 0 && TryLoadWindow(span, i, ref w))
-            end = WindowQNameEnd(span, 0, ref w, out colon);
+        var end = WindowQNameAt(span, i, ref w, 61, out colon);
         if ((uint)end > 61 || span[w.Start + end] != (byte)'=')
             return -1;
         var quote = span[w.Start + end + 1];

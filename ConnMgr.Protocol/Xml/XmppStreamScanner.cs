@@ -1042,15 +1042,21 @@ public sealed partial class XmppStreamScanner
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int AsciiNameEnd(ReadOnlySpan<byte> span, int i)
     {
-        var classes = XmlChars.Class;
-        if ((classes[span[i]] & XmlChars.NameStart) == 0)
-            return -1;
-        var end = XmlChars.IndexOfNonNameChar(span, i + 1);
+        var end = NameCharsEnd(span, i);
         if (end < 0)
             return -1;
         var b = span[end];
         return b == (byte)':' || b >= 0x80 ? -1 : end;
     }
+
+    /// <summary>
+    /// The index of the first byte after the run of ASCII name characters that starts at <c>span[i]</c> with a
+    /// NameStartChar (that byte may be a colon or non-ASCII: the caller decides); -1 if <c>span[i]</c> cannot
+    /// start a name or the run reaches the span's end.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int NameCharsEnd(ReadOnlySpan<byte> span, int i)
+        => (XmlChars.Class[span[i]] & XmlChars.NameStart) == 0 ? -1 : XmlChars.IndexOfNonNameChar(span, i + 1);
 
     private static int SkipSpaces(ReadOnlySpan<byte> span, int i)
     {
