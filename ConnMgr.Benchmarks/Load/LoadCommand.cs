@@ -73,8 +73,9 @@ internal static class LoadCommand
     private static async Task<int> RunSingleAsync(LoadOptions options, (long, long, long) fd, CancellationToken cancel)
     {
         var run = new LoadRun(options);
-        if (!await PreloadSaltsAsync(run).ConfigureAwait(false) || !await WarmUpAsync(options, cancel).ConfigureAwait(false))
+        if (!await PreloadSaltsAsync(run).ConfigureAwait(false))
             return 2;
+        await WarmUpAsync(run, cancel).ConfigureAwait(false);
         var started = DateTime.UtcNow;
         var loadAverage = ProcessProbe.ReadLoadAverage();
         using var stopMonitor = new CancellationTokenSource();
@@ -103,8 +104,9 @@ internal static class LoadCommand
             return 2;
         }
         var run = new LoadRun(options);
-        if (!await PreloadSaltsAsync(run).ConfigureAwait(false) || !await WarmUpAsync(options, cancel).ConfigureAwait(false))
+        if (!await PreloadSaltsAsync(run).ConfigureAwait(false))
             return 2;
+        await WarmUpAsync(run, cancel).ConfigureAwait(false);
         // Ready; the parent says go once every worker is, so that no worker's PBKDF2 runs on the run's clock.
         await Console.Out.WriteLineAsync(ReadyLine).ConfigureAwait(false);
         try
@@ -225,18 +227,17 @@ internal static class LoadCommand
     }
 
     /// <summary>Runs <c>--warmup</c>'s users to the end and says how it went; their results are dropped.</summary>
-    private static async Task<bool> WarmUpAsync(LoadOptions options, CancellationToken cancel)
+    private static async Task WarmUpAsync(LoadRun run, CancellationToken cancel)
     {
+        var options = run.Options;
         if (options.Warmup == 0)
-            return true;
-        var warm = new LoadRun(options.ForWarmup());
-        if (!await PreloadSaltsAsync(warm).ConfigureAwait(false))
-            return false;
+            return;
+        // The measured run's cache already holds the warm-up users' SaltedPasswords (PreloadSalts).
+        var warm = new LoadRun(options.ForWarmup(), run.ScramCache);
         await warm.RunAsync(cancel).ConfigureAwait(false);
         var t = RunTotals.From(warm.Counters);
         await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
             $"load: warm-up users {options.WarmupFirst}..{options.WarmupFirst + options.Warmup - 1}: {t.LoginsSucceeded} logged in at {t.LoginRate:0.0}/s, {t.TotalErrors} errors (not counted)")).ConfigureAwait(false);
-        return true;
     }
 
     private static async Task<bool> PreloadSaltsAsync(LoadRun run)

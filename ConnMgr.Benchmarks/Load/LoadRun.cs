@@ -40,8 +40,10 @@ internal sealed class LoadRun
     private volatile bool _stopHeartbeat;
     private volatile RunPhase _phase;
 
-    public LoadRun(LoadOptions options)
+    /// <param name="scramCache">SaltedPasswords already derived (the measured run's, for its warm-up); null: a new cache.</param>
+    public LoadRun(LoadOptions options, ScramSaltedPasswordCache? scramCache = null)
     {
+        ScramCache = scramCache ?? new();
         Options = options;
         Stanzas = new ClientStanzas(options);
         _serverEndPoints = new IPEndPoint[options.Ports.Count];
@@ -82,18 +84,21 @@ internal sealed class LoadRun
     public SslClientAuthenticationOptions TlsOptions { get; }
 
     /// <summary>SaltedPassword per account, derived once as a real client that remembers it would.</summary>
-    public ScramSaltedPasswordCache ScramCache { get; } = new();
+    public ScramSaltedPasswordCache ScramCache { get; }
 
     /// <summary>
-    /// Derives the SaltedPassword of this process's users listed in <c>--salts</c> into <see cref="ScramCache"/>,
+    /// Derives the SaltedPassword of this process's users (measured and warm-up) listed in <c>--salts</c> into <see cref="ScramCache"/>,
     /// on every core, before the clock starts. Returns the number derived.
     /// </summary>
     public int PreloadSalts()
     {
         if (Options.SaltsPath is null)
             return 0;
+        // The warm-up's users too: one pass over the file serves both runs (they share the cache).
         var mine = new HashSet<string>(StringComparer.Ordinal);
         for (var n = Options.First; n < Options.First + Options.Clients; n++)
+            mine.Add(Options.UserName(n));
+        for (var n = Options.WarmupFirst; n < Options.WarmupFirst + Options.Warmup; n++)
             mine.Add(Options.UserName(n));
         var entries = new List<(byte[] Salt, int Iterations, string Password)>();
         var lineNumber = 0;

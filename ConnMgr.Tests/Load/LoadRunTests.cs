@@ -111,6 +111,26 @@ public sealed class LoadRunTests
     }
 
     [Test]
+    public void SaltsOfTheWarmupUsersAreDerivedInTheSamePassAndShared()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            // user1..user12 are measured, user13..user14 warm up first; user99 is nobody's here.
+            File.WriteAllLines(path, ["user1 c2FsdDE= 16 pass", "user13 c2FsdDM= 16 pass", "user99 c2FsdDk= 16 pass"]);
+            var run = new LoadRun(Options(1, "--salts", path, "--warmup", "2"));
+            Assert.That(run.PreloadSalts(), Is.EqualTo(2));
+            var warm = new LoadRun(run.Options.ForWarmup(), run.ScramCache);
+            Assert.That(warm.ScramCache, Is.SameAs(run.ScramCache));
+            Assert.That(warm.ScramCache.Count, Is.EqualTo(2));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
     public async Task UsersAreSpreadOverSeveralEdgePortsTheSameWayInEveryProcess()
     {
         await using var first = new FakeChatServer("pass");
