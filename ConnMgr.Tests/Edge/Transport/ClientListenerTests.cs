@@ -76,13 +76,7 @@ public class ClientListenerTests
         var streams = new List<NetworkStream>();
         try
         {
-            for (var i = 0; i < count; i++)
-            {
-                var stream = new NetworkStream(await host.ConnectAsync(), ownsSocket: true);
-                streams.Add(stream);
-                await stream.WriteAsync(Kit.Ascii("ping\n"));
-                Assert.That(await Kit.ReadLineAsync(stream), Is.EqualTo("ping"));
-            }
+            await Kit.ConnectAndPingEachAsync(host, count, streams);
 
             // Every connection has read and written; now all wait for input. With a receive
             // buffer rented per pending read this would stay at 50 blocks or more.

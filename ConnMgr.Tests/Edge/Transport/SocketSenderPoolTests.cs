@@ -14,13 +14,7 @@ public class SocketSenderPoolTests
         var streams = new List<NetworkStream>();
         try
         {
-            for (var i = 0; i < count; i++)
-            {
-                var stream = new NetworkStream(await host.ConnectAsync(), ownsSocket: true);
-                streams.Add(stream);
-                await stream.WriteAsync(Kit.Ascii("ping\n"));
-                Assert.That(await Kit.ReadLineAsync(stream), Is.EqualTo("ping"));
-            }
+            await Kit.ConnectAndPingEachAsync(host, count, streams);
 
             // Every connection has written; now all wait for input, and their senders are back.
             var senders = host.Transport.SocketSenders;

@@ -7,6 +7,7 @@ using System.Text;
 using ConnMgr.Edge.Tls;
 using ConnMgr.Edge.Transport;
 using Microsoft.Extensions.Logging.Abstractions;
+using NUnit.Framework;
 
 namespace ConnMgr.Tests.Edge.Transport;
 
@@ -204,6 +205,21 @@ internal static class Kit
             // Reset: the end as far as this test is concerned.
         }
         return received.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> connections to an echo host, one after the other, each echoing one line
+    /// before the next opens; they go into <paramref name="streams"/> as they open, for the caller to dispose.
+    /// </summary>
+    public static async Task ConnectAndPingEachAsync(TransportHost host, int count, List<NetworkStream> streams)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var stream = new NetworkStream(await host.ConnectAsync(), ownsSocket: true);
+            streams.Add(stream);
+            await stream.WriteAsync(Ascii("ping\n"));
+            Assert.That(await ReadLineAsync(stream), Is.EqualTo("ping"));
+        }
     }
 
     /// <summary>Polls <paramref name="condition"/> until it holds or the timeout passes.</summary>
