@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Security.Authentication;
+using ConnMgr.Buffers;
 using ConnMgr.Edge.Streams;
 using ConnMgr.Edge.Transport;
 using MetricsTransport = ConnMgr.Diagnostics.ClientTransport;
@@ -241,29 +242,9 @@ internal sealed class WebStreamConnection : IClientStreamConnection
     /// loop only writes its own short answers here; relayed stanzas go upstream, deliveries
     /// through <see cref="TryWrite"/>), so cancelling one has nothing to wake.
     /// </summary>
-    private sealed class StagedOutput(WebStreamConnection owner) : PipeWriter
+    private sealed class StagedOutput(WebStreamConnection owner) : StagingPipeWriter(MinimumSize)
     {
         private const int MinimumSize = 512;
-        private byte[]? _buffer;
-        private int _written;
-
-        public override bool CanGetUnflushedBytes => true;
-
-        public override long UnflushedBytes => _written;
-
-        public override void Advance(int bytes) => _written += bytes;
-
-        public override Memory<byte> GetMemory(int sizeHint = 0)
-        {
-            Ensure(sizeHint);
-            return _buffer.AsMemory(_written);
-        }
-
-        public override Span<byte> GetSpan(int sizeHint = 0)
-        {
-            Ensure(sizeHint);
-            return _buffer.AsSpan(_written);
-        }
 
         public override void CancelPendingFlush()
         {
@@ -290,40 +271,13 @@ internal sealed class WebStreamConnection : IClientStreamConnection
 
         public bool CommitLocked(ref bool overflow)
         {
-            if (_written == 0)
+            if (UnflushedBytes == 0)
             {
                 return !owner._outputClosed;
             }
-            var queued = owner.TryQueueLocked(_buffer.AsSpan(0, _written), ref overflow);
-            _written = 0;
+            var queued = owner.TryQueueLocked(Staged, ref overflow);
             ReleaseBuffer();
             return queued;
-        }
-
-        public void ReleaseBuffer()
-        {
-            if (_buffer is { } buffer && _written == 0)
-            {
-                _buffer = null;
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
-
-        [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_buffer))]
-        private void Ensure(int sizeHint)
-        {
-            var needed = _written + Math.Max(sizeHint, 1);
-            if (_buffer is not null && needed <= _buffer.Length)
-            {
-                return;
-            }
-            var grown = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(MinimumSize, (_buffer?.Length ?? 0) * 2)));
-            if (_buffer is not null)
-            {
-                _buffer.AsSpan(0, _written).CopyTo(grown);
-                ArrayPool<byte>.Shared.Return(_buffer);
-            }
-            _buffer = grown;
         }
     }
 }
