@@ -171,11 +171,10 @@ public sealed partial class XmppStreamScanner
     /// </returns>
     public ScanStatus Scan(in ReadOnlySequence<byte> buffer, out SequencePosition consumed, out SequencePosition examined, out XmlFrame frame)
     {
-        frame = default;
-        consumed = buffer.Start;
-        examined = buffer.End;
+        // Each out parameter is written once, on return: a reference stored through one takes a checked write
+        // barrier, and setting them early and again at the end cost a frame seven of them.
         if (_error != StreamErrorCondition.None)
-            return ScanStatus.Error;
+            return Unconsumed(buffer, out consumed, out examined, out frame, ScanStatus.Error);
 
         var length = buffer.Length;
         if (length < _scanned)
@@ -187,7 +186,9 @@ public sealed partial class XmppStreamScanner
         XmlFrameKind kind = default;
         if (available > _scanned)
         {
-            var input = new Input { Frame = buffer, First = buffer.FirstSpan };
+            scoped Input input = default;
+            input.Frame = ref buffer;
+            input.First = buffer.FirstSpan;
             if (input.First.Length >= available)
             {
                 input.Span = input.First[_scanned..available];
@@ -204,7 +205,7 @@ public sealed partial class XmppStreamScanner
         {
             _bytesExamined += available - _scanned;
             ReleaseScratch();
-            return ScanStatus.Error;
+            return Unconsumed(buffer, out consumed, out examined, out frame, ScanStatus.Error);
         }
         if (end == NeedMore)
         {
@@ -220,14 +221,14 @@ public sealed partial class XmppStreamScanner
             else if (length > limit)
             {
                 FailLimit();
-                return ScanStatus.Error;
+                return Unconsumed(buffer, out consumed, out examined, out frame, ScanStatus.Error);
             }
             else
             {
                 // The caller is about to wait for data: unless an element is open, hold no scratch while idle.
                 if (_depth == 0 && _attrCount == 0 && _state is not (>= State.StartTagName and <= State.EndTagSpace))
                     ReleaseScratch();
-                return ScanStatus.NeedMoreData;
+                return Unconsumed(buffer, out consumed, out examined, out frame, ScanStatus.NeedMoreData);
             }
         }
         else
@@ -237,9 +238,21 @@ public sealed partial class XmppStreamScanner
 
         _scanned = 0;
         var bytes = buffer.Slice(0, end);
-        consumed = examined = bytes.End;
+        // Both from a local: copying consumed into examined re-read its 4-byte offset with an 8-byte load, which
+        // waited for the store before it (store forwarding fails) on every frame.
+        var after = bytes.End;
+        consumed = after;
+        examined = after;
         frame = new XmlFrame(kind, bytes, kind == XmlFrameKind.StreamHeader ? _header : null);
         return ScanStatus.Frame;
+    }
+
+    private static ScanStatus Unconsumed(in ReadOnlySequence<byte> buffer, out SequencePosition consumed, out SequencePosition examined, out XmlFrame frame, ScanStatus status)
+    {
+        consumed = buffer.Start;
+        examined = buffer.End;
+        frame = default;
+        return status;
     }
 
     /// <summary>Runs the state machine over each segment holding bytes <c>[_scanned, available)</c>.</summary>
@@ -1766,11 +1779,16 @@ public sealed partial class XmppStreamScanner
     }
 
     /// <summary>The span being scanned, where it sits in the unfinished frame, and the whole buffer.</summary>
+    /// <remarks>
+    /// The buffer is held by reference and Scan fills the struct field by field: a copy of either (an
+    /// initializer or constructor builds a temporary and copies it) reads back, in one wide load, bytes just
+    /// written by narrower stores, and that load waits for them (store forwarding fails), on every call.
+    /// </remarks>
     private ref struct Input
     {
         public ReadOnlySpan<byte> Span;
         public int Base;
-        public ReadOnlySequence<byte> Frame;
+        public ref readonly ReadOnlySequence<byte> Frame;
         public ReadOnlySpan<byte> First; // the buffer's first segment: the whole buffer when it is one segment
     }
 
