@@ -2,6 +2,7 @@ using System.Net;
 using ConnMgr.Core;
 using ConnMgr.Core.Storage;
 using ConnMgr.Tests.Core.Storage;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ConnMgr.Tests.Core;
@@ -14,13 +15,15 @@ internal sealed class CoreTestServer : IAsyncDisposable
     public const string Password = "pencil";
 
     private readonly Func<CoreServerOptions, CoreServerOptions>? _configure;
+    private readonly ILoggerFactory _loggerFactory;
     private readonly bool _ownsDirectory;
 
-    private CoreTestServer(string directory, bool ownsDirectory, Func<CoreServerOptions, CoreServerOptions>? configure)
+    private CoreTestServer(string directory, bool ownsDirectory, Func<CoreServerOptions, CoreServerOptions>? configure, ILoggerFactory? loggerFactory)
     {
         DataDirectory = directory;
         _ownsDirectory = ownsDirectory;
         _configure = configure;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         Server = StartServer(null);
     }
 
@@ -35,8 +38,9 @@ internal sealed class CoreTestServer : IAsyncDisposable
     public static XmppStoreOptions StoreOptions { get; } = StoreTestSupport.Fast();
 
     /// <param name="configure">Changes to the default test options (a <c>with</c> expression on a copy).</param>
-    public static CoreTestServer Start(Func<CoreServerOptions, CoreServerOptions>? configure = null, string? directory = null)
-        => new(directory ?? StoreTestSupport.CreateTempDirectory(), directory is null, configure);
+    /// <param name="loggerFactory">Where the core logs; nowhere by default.</param>
+    public static CoreTestServer Start(Func<CoreServerOptions, CoreServerOptions>? configure = null, string? directory = null, ILoggerFactory? loggerFactory = null)
+        => new(directory ?? StoreTestSupport.CreateTempDirectory(), directory is null, configure, loggerFactory);
 
     /// <summary>Stops the core and starts a new one on the same data directory (and port).</summary>
     public async Task RestartAsync()
@@ -67,7 +71,7 @@ internal sealed class CoreTestServer : IAsyncDisposable
             StoreOptions = StoreOptions,
             TimerResolution = TimeSpan.FromMilliseconds(50),
         };
-        return CoreServer.Start(_configure?.Invoke(options) ?? options, NullLoggerFactory.Instance);
+        return CoreServer.Start(_configure?.Invoke(options) ?? options, _loggerFactory);
     }
 
     public async ValueTask DisposeAsync()

@@ -1,6 +1,8 @@
 using System.Xml.Linq;
 using ConnMgr.Core;
 using ConnMgr.Protocol;
+using ConnMgr.Tests.Edge.Upstream;
+using Microsoft.Extensions.Logging;
 using NUnit.Framework;
 
 namespace ConnMgr.Tests.Core;
@@ -89,6 +91,50 @@ public class LinkProtocolTests
         Assert.That(error.Element(StreamErrors + "bad-format"), Is.Not.Null, error.ToString());
         Assert.That(error.Element(StreamErrors + "text")?.Value, Is.EqualTo("Missing 'to' attribute value."));
         await link.Closed.WaitAsync(TestCmLink.Timeout);
+    }
+
+    [Test]
+    public async Task Links_authenticating_at_once_each_log_their_own_count_of_the_cms_links()
+    {
+        // The count is taken when the link joins its CM, not read afterwards: links that finish their
+        // handshakes together must log 1 to 32, not the same total again and again.
+        const int Links = 32;
+        var log = new ListLogger<CoreServer>();
+        await using var core = CoreTestServer.Start(loggerFactory: new SingleLoggerFactory(log));
+        var opening = Enumerable.Range(1, Links).Select(k => core.OpenLinkAsync($"cm1/link-{k}")).ToArray();
+        var links = await Task.WhenAll(opening);
+        try
+        {
+            await log.WaitForAsync(LinkAuthenticatedEvent, Links);
+            var counts = log.Entries.Where(e => e.EventId == LinkAuthenticatedEvent)
+                .Select(e => int.Parse(e.Message[(e.Message.LastIndexOf("now has ", StringComparison.Ordinal) + 8)..].Split(' ')[0]))
+                .Order();
+            Assert.That(counts, Is.EqualTo(Enumerable.Range(1, Links)));
+        }
+        finally
+        {
+            foreach (var link in links)
+            {
+                await link.DisposeAsync();
+            }
+        }
+    }
+
+    // CoreLog.LinkAuthenticated.
+    private const int LinkAuthenticatedEvent = 4010;
+
+    /// <summary>Hands every category the same logger.</summary>
+    private sealed class SingleLoggerFactory(ILogger logger) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) => logger;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
     }
 
     [Test]

@@ -123,16 +123,19 @@ internal sealed class CoreServer : IAsyncDisposable
     /// <summary>Claims a link JID; false when a live link already holds it (spec 3.3: conflict).</summary>
     public bool TryReserveLinkJid(string linkJid, CoreLink link) => _linkJids.TryAdd(linkJid, link);
 
-    /// <summary>Adds an authenticated link to its CM, creating the CM's group with its first link.</summary>
-    public ConnectionManagerGroup JoinGroup(CoreLink link)
+    /// <summary>
+    /// Adds an authenticated link to its CM, creating the CM's group with its first link;
+    /// <paramref name="linkCount"/> is the group's number of links with this one.
+    /// </summary>
+    public ConnectionManagerGroup JoinGroup(CoreLink link, out int linkCount)
     {
         var domain = link.CmDomain!;
         lock (_groupsLock)
         {
-            if (!_groups.TryGetValue(domain, out var group) || !group.TryAdd(link))
+            if (!_groups.TryGetValue(domain, out var group) || (linkCount = group.TryAdd(link)) == 0)
             {
                 group = new ConnectionManagerGroup(domain);
-                group.TryAdd(link);
+                linkCount = group.TryAdd(link);
                 _groups[domain] = group;
             }
             return group;

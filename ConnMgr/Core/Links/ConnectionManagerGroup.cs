@@ -26,17 +26,21 @@ internal sealed class ConnectionManagerGroup
 
     public int LinkCount => Volatile.Read(ref _links).Length;
 
-    /// <summary>Adds a link; false when the group has already lost its last link and is being torn down.</summary>
-    public bool TryAdd(CoreLink link)
+    /// <summary>
+    /// Adds a link and returns how many the group has with it, counted under the lock (links that
+    /// authenticate at once each see their own number); 0 when the group has already lost its last
+    /// link and is being torn down.
+    /// </summary>
+    public int TryAdd(CoreLink link)
     {
         lock (_lock)
         {
             if (_retired)
             {
-                return false;
+                return 0;
             }
             _links = [.. _links, link];
-            return true;
+            return _links.Length;
         }
     }
 

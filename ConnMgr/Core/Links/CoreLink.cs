@@ -418,7 +418,7 @@ internal sealed class CoreLink
             Close(LinkCloseReason.HandshakeFailed, StreamErrorCondition.NotAuthorized, null);
             return false;
         }
-        var group = _server.JoinGroup(this);
+        var group = _server.JoinGroup(this, out var linkCount);
         Group = group;
         _state = State.Authenticated;
         using (var scope = Output.Begin())
@@ -427,7 +427,7 @@ internal sealed class CoreLink
             LinkWriting.WriteConfiguration(scope.Output, _server.NextIqId(), _server.Options.RequireClientTls);
             scope.Complete();
         }
-        CoreLog.LinkAuthenticated(_logger, LinkJid!, RemoteEndPoint, group.LinkCount);
+        CoreLog.LinkAuthenticated(_logger, LinkJid!, RemoteEndPoint, linkCount);
         return true;
     }
 
