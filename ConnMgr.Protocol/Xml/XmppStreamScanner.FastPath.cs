@@ -419,11 +419,12 @@ public sealed partial class XmppStreamScanner
         public ulong TextStop;    // what a text search stops at: '<', '&', ']', C0 controls, bytes >= 0x80
     }
 
-    // Class bits of the ASCII bytes for the table lookup of TryLoadWindow, one per mask of TagWindow.
+    // Class bits of the ASCII bytes for the table lookup of TryLoadWindow, one per mask of TagWindow. Each is
+    // set where the mask's bit is clear, so that every mask is the "class bit clear" test with no inversion.
     private const byte WindowNameCharClass = 1;
-    private const byte WindowApostropheStopClass = 2;
-    private const byte WindowQuoteStopClass = 4;
-    private const byte WindowTextStopClass = 8;
+    private const byte WindowApostropheValueClass = 2; // passes inside '...'
+    private const byte WindowQuoteValueClass = 4;      // passes inside "..."
+    private const byte WindowTextClass = 8;            // passes in text
 
     private static readonly Vector512<byte> s_windowClassesLow = WindowClasses(0);
     private static readonly Vector512<byte> s_windowClassesHigh = WindowClasses(64);
@@ -438,9 +439,9 @@ public sealed partial class XmppStreamScanner
             var stop = b < 0x20 || b is (byte)'<' or (byte)'&';
             table[k] = (byte)(
                 ((XmlChars.Class[b] & XmlChars.NameChar) != 0 ? WindowNameCharClass : 0)
-                | (stop || b == (byte)'\'' ? WindowApostropheStopClass : 0)
-                | (stop || b == (byte)'"' ? WindowQuoteStopClass : 0)
-                | (stop || b == (byte)']' ? WindowTextStopClass : 0));
+                | (stop || b == (byte)'\'' ? 0 : WindowApostropheValueClass)
+                | (stop || b == (byte)'"' ? 0 : WindowQuoteValueClass)
+                | (stop || b == (byte)']' ? 0 : WindowTextClass));
         }
         return Vector512.Create((ReadOnlySpan<byte>)table);
     }
@@ -465,9 +466,9 @@ public sealed partial class XmppStreamScanner
             var classes = Avx512Vbmi.PermuteVar64x8x2(s_windowClassesLow, v, s_windowClassesHigh);
             var nonAscii = v.ExtractMostSignificantBits();
             w.NonName = Vector512.Equals(classes & Vector512.Create(WindowNameCharClass), Vector512<byte>.Zero).ExtractMostSignificantBits() | nonAscii;
-            w.ApostropheStop = ~Vector512.Equals(classes & Vector512.Create(WindowApostropheStopClass), Vector512<byte>.Zero).ExtractMostSignificantBits() | nonAscii;
-            w.QuoteStop = ~Vector512.Equals(classes & Vector512.Create(WindowQuoteStopClass), Vector512<byte>.Zero).ExtractMostSignificantBits() | nonAscii;
-            w.TextStop = ~Vector512.Equals(classes & Vector512.Create(WindowTextStopClass), Vector512<byte>.Zero).ExtractMostSignificantBits() | nonAscii;
+            w.ApostropheStop = Vector512.Equals(classes & Vector512.Create(WindowApostropheValueClass), Vector512<byte>.Zero).ExtractMostSignificantBits() | nonAscii;
+            w.QuoteStop = Vector512.Equals(classes & Vector512.Create(WindowQuoteValueClass), Vector512<byte>.Zero).ExtractMostSignificantBits() | nonAscii;
+            w.TextStop = Vector512.Equals(classes & Vector512.Create(WindowTextClass), Vector512<byte>.Zero).ExtractMostSignificantBits() | nonAscii;
         }
         else if (Vector512.IsHardwareAccelerated)
         {
