@@ -61,6 +61,9 @@ internal sealed partial class EdgeService(
     private Task _opening = Task.CompletedTask;
     private CertificateProvider? _certificates;
 
+    /// <summary><c>Edge:MaxConnections</c>: one count for the TCP transport and the web transports.</summary>
+    internal ConnectionSlots Connections { get; } = new(edgeOptions.Value.MaxConnections);
+
     /// <summary>The stream layer, once started; for in-process tests.</summary>
     internal ClientStreamHandler? Streams { get; private set; }
 
@@ -88,7 +91,7 @@ internal sealed partial class EdgeService(
             loggerFactory.CreateLogger<CertificateProvider>());
         _pool = new UpstreamPool(UpstreamSettingsFor(edge), loggerFactory.CreateLogger<UpstreamPool>(), metrics);
         Streams = new ClientStreamHandler(StreamSettingsFor(edge, domain), _pool, loggerFactory.CreateLogger<ClientStreamHandler>(), metrics);
-        _transport = new ClientTransport(TransportSettingsFor(edge), Streams, certificates, loggerFactory.CreateLogger<ClientTransport>());
+        _transport = new ClientTransport(TransportSettingsFor(edge), Streams, certificates, loggerFactory.CreateLogger<ClientTransport>(), slots: Connections);
         _heartbeat = new Heartbeat(loggerFactory.CreateLogger<Heartbeat>());
         _heartbeat.Register(_transport);
         _heartbeat.Register(certificates);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Text;
 using ConnMgr.Edge.Streams;
+using ConnMgr.Edge.Transport;
 using ConnMgr.Edge.Web;
 using ConnMgr.Tests.EndToEnd;
 using ConnMgr.Tests.OpenfireDouble;
@@ -43,26 +44,28 @@ internal sealed class WebHarness : IAsyncDisposable
 
     public Uri WebSocketUri => new($"ws://{BaseUri.Authority}{WebTransport.WebSocketPath}");
 
+    /// <param name="transport">The TCP transport's settings; its <c>MaxConnections</c> caps the web sessions too, as in the daemon.</param>
     public static async Task<WebHarness> StartAsync(
         Func<StreamSettings, StreamSettings>? streams = null,
         Func<WebSettings, WebSettings>? web = null,
-        OpenfireDoubleOptions? server = null)
+        OpenfireDoubleOptions? server = null,
+        Func<TransportSettings, TransportSettings>? transport = null)
     {
-        var edge = await EdgeHarness.StartAsync(server, streams);
+        var edge = await EdgeHarness.StartAsync(server, streams, transport);
         var settings = new WebSettings { Domain = edge.Domain, MaxStanzaBytes = edge.Streams.Settings.MaxStanzaBytes };
         settings = web?.Invoke(settings) ?? settings;
         var stopping = new CancellationTokenSource();
-        var transport = new WebTransport(settings, () => edge.Streams, new ProgressLoggerFactory(), stopping.Token);
+        var webTransport = new WebTransport(settings, () => edge.Streams, new ProgressLoggerFactory(), stopping.Token, edge.Transport.Slots);
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
         builder.Services.AddRoutingCore();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
-        transport.Map(app);
+        webTransport.Map(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new WebHarness(edge, app, transport, new Uri(address), stopping);
+        return new WebHarness(edge, app, webTransport, new Uri(address), stopping);
     }
 
     /// <summary>A WebSocket client with the xmpp subprotocol (RFC 7395 3.1).</summary>

@@ -24,8 +24,6 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
     /// <summary>How long aborted connections get to finish their tasks before shutdown gives up on them.</summary>
     private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
 
-    private static readonly TimeSpan CapWarningInterval = TimeSpan.FromMinutes(1);
-
     private readonly ConcurrentDictionary<long, ClientConnection> _connections = new();
     private readonly List<ClientListener> _listeners = [];
     private readonly CancellationTokenSource _stopping = new();
@@ -33,18 +31,18 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
     private long _lastId;
     private int _admitted;
     private int _shutdown;
-    private long _rejectedSinceWarning;
-    private long _lastCapWarning;
 
     public ClientTransport(
         TransportSettings settings,
         IClientConnectionHandler handler,
         CertificateProvider? certificates,
         ILogger<ClientTransport> logger,
-        TransportBufferPool? bufferPool = null)
+        TransportBufferPool? bufferPool = null,
+        ConnectionSlots? slots = null)
     {
         settings.Validate();
         Settings = settings;
+        Slots = slots ?? new ConnectionSlots(settings.MaxConnections);
         Certificates = certificates;
         Logger = logger;
         _handler = handler;
@@ -74,6 +72,9 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
 
     public TransportSettings Settings { get; }
 
+    /// <summary><c>Edge:MaxConnections</c>, shared with the web transports.</summary>
+    public ConnectionSlots Slots { get; }
+
     public CertificateProvider? Certificates { get; }
 
     public TransportBufferPool BufferPool { get; }
@@ -81,7 +82,7 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
     /// <summary>Senders the plain-TCP send loops rent for a burst of output.</summary>
     internal SocketSenderPool SocketSenders { get; } = new();
 
-    /// <summary>Admitted connections now open (those turned away at the cap are not counted).</summary>
+    /// <summary>Admitted TCP and Direct TLS connections now open (those turned away at the cap are not counted).</summary>
     public int ConnectionCount => Volatile.Read(ref _admitted);
 
     internal ILogger Logger { get; }
@@ -214,10 +215,10 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
             return;
         }
 
-        var admitted = Interlocked.Increment(ref _admitted) <= Settings.MaxConnections;
-        if (!admitted)
+        var admitted = Slots.TryTake();
+        if (admitted)
         {
-            Interlocked.Decrement(ref _admitted);
+            Interlocked.Increment(ref _admitted);
         }
         _connections[connection.Id] = connection;
         connection.Lifetime = RunAsync(connection, admitted);
@@ -267,27 +268,17 @@ internal sealed class ClientTransport : IHeartbeatHandler, IAsyncDisposable
             if (admitted)
             {
                 Interlocked.Decrement(ref _admitted);
+                Slots.Return();
             }
             TransportLog.ConnectionClosed(Logger, connection.Id, connection.RemoteEndPoint, connection.CloseReason, connection.BytesReceived, connection.BytesSent);
         }
     }
 
-    /// <summary>
-    /// One warning a minute at most while the cap turns clients away (a flood would otherwise
-    /// flood the log too); each rejection is logged at debug level.
-    /// </summary>
+    /// <summary>Each rejection at debug level, and the cap's warning at most once a minute.</summary>
     private void LogRejected(ClientConnection connection)
     {
         TransportLog.ConnectionRejected(Logger, connection.Id, connection.RemoteEndPoint);
-        var rejected = Interlocked.Increment(ref _rejectedSinceWarning);
-        var now = Stopwatch.GetTimestamp();
-        var last = Volatile.Read(ref _lastCapWarning);
-        if ((last == 0 || Stopwatch.GetElapsedTime(last, now) >= CapWarningInterval)
-            && Interlocked.CompareExchange(ref _lastCapWarning, now, last) == last)
-        {
-            Interlocked.Add(ref _rejectedSinceWarning, -rejected);
-            TransportLog.ConnectionCapReached(Logger, Settings.MaxConnections, rejected);
-        }
+        Slots.Refused(Logger);
     }
 
     private static async Task<bool> CompleteWithinAsync(List<Task> tasks, TimeSpan timeout)

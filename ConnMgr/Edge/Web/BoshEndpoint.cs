@@ -7,6 +7,7 @@ using System.Runtime.InteropServices;
 using ConnMgr.Edge.Streams;
 using ConnMgr.Protocol.Xml;
 using Microsoft.AspNetCore.Http;
+using ConnMgr.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace ConnMgr.Edge.Web;
@@ -66,8 +67,12 @@ internal sealed class BoshEndpoint(WebTransport transport, ILogger logger)
         BoshSession? session;
         if (sid is null)
         {
-            if (!transport.TryCreateBoshSession(context, request.Rid, Clamp(wait), out session))
+            if (!transport.TryCreateBoshSession(context, request.Rid, Clamp(wait), out session, out var atCapacity))
             {
+                if (atCapacity)
+                {
+                    await RefuseAtCapacityAsync(context);
+                }
                 return;
             }
             _sessions[session.Sid] = session;
@@ -249,6 +254,23 @@ internal sealed class BoshEndpoint(WebTransport transport, ILogger logger)
         var colon = qualifiedName.IndexOf((byte)':');
         var raw = RawPrefixed(body, qualifiedName[(colon + 1)..], namespaceUri);
         return raw.AsSpan().SequenceEqual(value);
+    }
+
+    /// <summary>
+    /// A session refused at <c>Edge:MaxConnections</c>: the stream error a TCP client gets
+    /// (<c>resource-constraint</c>, RFC 6120 4.9.3.17), carried as XEP-0206 carries a stream error, in
+    /// a body terminated with <c>remote-stream-error</c> (XEP-0124 17.2).
+    /// </summary>
+    private static Task RefuseAtCapacityAsync(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "text/xml; charset=utf-8";
+        context.Response.Headers.RetryAfter = "30";
+        return context.Response.WriteAsync(
+            $"<body xmlns='{HttpBindNamespace}' xmlns:stream='{XmppNamespaces.Stream}' type='terminate' condition='remote-stream-error'>"
+            + $"<stream:error><resource-constraint xmlns='{XmppNamespaces.Streams}'/>"
+            + $"<text xmlns='{XmppNamespaces.Streams}'>too many connections (Edge:MaxConnections)</text></stream:error></body>",
+            context.RequestAborted);
     }
 
     private static Task TerminateAsync(HttpContext context, int status, string condition)

@@ -23,7 +23,7 @@ internal sealed class WebEndpoints(
     public void Configure(WebApplication app)
     {
         var options = edgeOptions.Value;
-        _transport = new WebTransport(SettingsFor(options, xmppOptions.Value.Domain), () => edge.Streams, loggerFactory, lifetime.ApplicationStopping);
+        _transport = new WebTransport(SettingsFor(options, xmppOptions.Value.Domain), () => edge.Streams, loggerFactory, lifetime.ApplicationStopping, edge.Connections);
         _transport.Map(app);
     }
 

@@ -21,4 +21,7 @@ internal static partial class WebLog
 
     [LoggerMessage(1205, LogLevel.Error, "Web session {Id} failed")]
     public static partial void SessionFailed(ILogger logger, Exception exception, long id);
+
+    [LoggerMessage(1206, LogLevel.Debug, "Web session refused: Edge:MaxConnections client connections are open")]
+    public static partial void Refused(ILogger logger);
 }

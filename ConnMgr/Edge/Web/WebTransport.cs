@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.WebSockets;
 using ConnMgr.Edge.Streams;
 using ConnMgr.Edge.Transport;
 using Microsoft.AspNetCore.Builder;
@@ -31,14 +32,17 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
     private readonly ConcurrentDictionary<long, WebStreamConnection> _sessions = new();
     private readonly Heartbeat _heartbeat;
     private readonly BoshEndpoint _bosh;
+    private readonly ConnectionSlots? _slots;
 
     /// <param name="streams">The edge's stream layer; null until the edge has started (requests then get 503).</param>
     /// <param name="stopping">Fires when the daemon stops: every web stream then says system-shutdown.</param>
-    public WebTransport(WebSettings settings, Func<ClientStreamHandler?> streams, ILoggerFactory loggerFactory, CancellationToken stopping)
+    /// <param name="slots"><c>Edge:MaxConnections</c>, shared with the TCP transport; null for no cap.</param>
+    public WebTransport(WebSettings settings, Func<ClientStreamHandler?> streams, ILoggerFactory loggerFactory, CancellationToken stopping, ConnectionSlots? slots = null)
     {
         settings.Validate();
         Settings = settings;
         _streams = streams;
+        _slots = slots;
         _logger = loggerFactory.CreateLogger<WebTransport>();
         _stopping = stopping;
         _bosh = new BoshEndpoint(this, _logger);
@@ -99,7 +103,23 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         {
             return;
         }
-        var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = SubProtocol, KeepAliveInterval = TimeSpan.Zero });
+        if (!TryTakeSlot())
+        {
+            // Before the upgrade there is no XMPP stream to carry an error: HTTP's own answer for a full server.
+            context.Response.Headers.RetryAfter = "30";
+            await RespondAsync(context, StatusCodes.Status503ServiceUnavailable, "too many connections (Edge:MaxConnections)\n");
+            return;
+        }
+        WebSocket socket;
+        try
+        {
+            socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = SubProtocol, KeepAliveInterval = TimeSpan.Zero });
+        }
+        catch
+        {
+            _slots?.Return();
+            throw;
+        }
         var connection = CreateConnection(context, MetricsTransport.WebSocket, _ => socket.Abort());
         var stream = new ClientStream(handler, connection);
         connection.Stream = stream;
@@ -130,12 +150,21 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         return _bosh.HandleAsync(context);
     }
 
-    /// <summary>A new BOSH session's stream, admitted as a WebSocket's is; false when the request was answered with a refusal.</summary>
-    internal bool TryCreateBoshSession(HttpContext context, long rid, TimeSpan wait, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BoshSession? session)
+    /// <summary>
+    /// A new BOSH session's stream, admitted as a WebSocket's is; false when the request was answered
+    /// with a refusal, or (<paramref name="atCapacity"/>) is to be answered with the cap's.
+    /// </summary>
+    internal bool TryCreateBoshSession(HttpContext context, long rid, TimeSpan wait, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BoshSession? session, out bool atCapacity)
     {
         session = null;
+        atCapacity = false;
         if (!Admit(context, out var handler))
         {
+            return false;
+        }
+        if (!TryTakeSlot())
+        {
+            atCapacity = true;
             return false;
         }
         ClientStream? stream = null;
@@ -166,6 +195,7 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         finally
         {
             _sessions.TryRemove(connection.Id, out _);
+            _slots?.Return();
             // A BOSH session's pipes stay readable for the request that carries its last words.
             if (release)
             {
@@ -173,6 +203,18 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
             }
             WebLog.Closed(_logger, connection.Id, connection.CloseReason);
         }
+    }
+
+    /// <summary>A slot of <c>Edge:MaxConnections</c> for a new WebSocket or BOSH session; RunAsync returns it.</summary>
+    private bool TryTakeSlot()
+    {
+        if (_slots is null || _slots.TryTake())
+        {
+            return true;
+        }
+        WebLog.Refused(_logger);
+        _slots.Refused(_logger);
+        return false;
     }
 
     /// <summary>The origin check, and the stream layer's presence; answers the request itself when it says no.</summary>
