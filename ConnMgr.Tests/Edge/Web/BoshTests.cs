@@ -156,7 +156,7 @@ public sealed partial class BoshTests
         return body;
     }
 
-    private static async Task<(HttpStatusCode Status, string Body)> PostAsync(HttpClient http, Uri bosh, string body)
+    internal static async Task<(HttpStatusCode Status, string Body)> PostAsync(HttpClient http, Uri bosh, string body)
     {
         using var content = new StringContent(body, Encoding.UTF8, "text/xml");
         using var response = await http.PostAsync(bosh, content).WaitAsync(XmppTestClient.Timeout);

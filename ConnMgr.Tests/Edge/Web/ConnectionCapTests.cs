@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.WebSockets;
-using System.Text;
 using ConnMgr.Edge.Transport;
 using ConnMgr.Tests.EndToEnd;
 using ConnMgr.Tests.Edge.Transport;
@@ -36,7 +35,7 @@ public sealed class ConnectionCapTests
 
         await using var tcp = await web.Edge.ConnectAsync();
         await tcp.OpenStreamAsync();
-        var (status, created) = await PostAsync(http, bosh, CreateBody(rid: 1000));
+        var (status, created) = await BoshTests.PostAsync(http, bosh, CreateBody(rid: 1000));
         Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(created, Does.Not.Contain("type='terminate'"), created);
         var sid = created.Split(" sid='")[1].Split('\'')[0];
@@ -49,7 +48,7 @@ public sealed class ConnectionCapTests
         Assert.ThrowsAsync<WebSocketException>(() => refusedSocket.ConnectAsync(web.WebSocketUri, CancellationToken.None).WaitAsync(XmppTestClient.Timeout));
         Assert.That(refusedSocket.HttpStatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
 
-        var (refusedStatus, refused) = await PostAsync(http, bosh, CreateBody(rid: 2000));
+        var (refusedStatus, refused) = await BoshTests.PostAsync(http, bosh, CreateBody(rid: 2000));
         Assert.That(refusedStatus, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(refused, Does.Contain("type='terminate'").And.Contain("condition='remote-stream-error'")
             .And.Contain("<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>").And.Contain("Edge:MaxConnections"));
@@ -62,7 +61,7 @@ public sealed class ConnectionCapTests
         Assert.That(web.Web.BoshSessionCount, Is.EqualTo(1));
 
         // The BOSH session ends: its slot comes back, and a WebSocket takes it.
-        await PostAsync(http, bosh, $"<body rid='1001' sid='{sid}' type='terminate' xmlns='{HttpBind}'/>");
+        await BoshTests.PostAsync(http, bosh, $"<body rid='1001' sid='{sid}' type='terminate' xmlns='{HttpBind}'/>");
         Assert.That(await Kit.EventuallyAsync(() => web.Edge.Transport.Slots.Taken == 1), Is.True, "the BOSH session's slot is returned");
         await using var ws = await web.ConnectAsync();
         Assert.That(await ws.OpenStreamAsync(), Does.Contain("<stream:features"));
@@ -75,11 +74,4 @@ public sealed class ConnectionCapTests
 
     private static string CreateBody(long rid)
         => $"<body content='text/xml; charset=utf-8' hold='1' rid='{rid}' to='example.com' wait='10' xml:lang='en' xmpp:version='1.0' xmlns='{HttpBind}' xmlns:xmpp='urn:xmpp:xbosh'/>";
-
-    private static async Task<(HttpStatusCode Status, string Body)> PostAsync(HttpClient http, Uri bosh, string body)
-    {
-        using var content = new StringContent(body, Encoding.UTF8, "text/xml");
-        using var response = await http.PostAsync(bosh, content).WaitAsync(XmppTestClient.Timeout);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
 }
