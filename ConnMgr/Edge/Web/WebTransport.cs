@@ -14,7 +14,7 @@ namespace ConnMgr.Edge.Web;
 /// <summary>
 /// The web transports on the HTTP listener: XMPP over WebSocket at <c>/xmpp-websocket</c>
 /// (RFC 7395). Each session runs the edge's one <see cref="ClientStream"/> state machine over a
-/// <see cref="WebStreamConnection"/>; this class admits requests (origin, address) and visits every
+/// <see cref="WebStreamConnection"/>; this class admits requests (origin, address, <c>Edge:MaxConnections</c>) and visits every
 /// session once a second from one heartbeat, as the TCP transport visits its connections.
 /// </summary>
 internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
