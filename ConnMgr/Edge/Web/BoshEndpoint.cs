@@ -263,21 +263,19 @@ internal sealed class BoshEndpoint(WebTransport transport, ILogger logger)
     /// </summary>
     private static Task RefuseAtCapacityAsync(HttpContext context)
     {
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        context.Response.ContentType = "text/xml; charset=utf-8";
         context.Response.Headers.RetryAfter = "30";
-        return context.Response.WriteAsync(
-            $"<body xmlns='{HttpBindNamespace}' xmlns:stream='{XmppNamespaces.Stream}' type='terminate' condition='remote-stream-error'>"
-            + $"<stream:error><resource-constraint xmlns='{XmppNamespaces.Streams}'/>"
-            + $"<text xmlns='{XmppNamespaces.Streams}'>too many connections (Edge:MaxConnections)</text></stream:error></body>",
-            context.RequestAborted);
+        return TerminateAsync(context, StatusCodes.Status200OK, "remote-stream-error",
+            $"<stream:error xmlns:stream='{XmppNamespaces.Stream}'><resource-constraint xmlns='{XmppNamespaces.Streams}'/>"
+            + $"<text xmlns='{XmppNamespaces.Streams}'>too many connections (Edge:MaxConnections)</text></stream:error>");
     }
 
-    private static Task TerminateAsync(HttpContext context, int status, string condition)
+    private static Task TerminateAsync(HttpContext context, int status, string condition, string? content = null)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "text/xml; charset=utf-8";
-        return context.Response.WriteAsync(
-            $"<body xmlns='{HttpBindNamespace}' type='terminate' condition='{condition}'/>", context.RequestAborted);
+        var body = content is null
+            ? $"<body xmlns='{HttpBindNamespace}' type='terminate' condition='{condition}'/>"
+            : $"<body xmlns='{HttpBindNamespace}' type='terminate' condition='{condition}'>{content}</body>";
+        return context.Response.WriteAsync(body, context.RequestAborted);
     }
 }

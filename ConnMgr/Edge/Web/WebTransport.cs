@@ -111,19 +111,22 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
             return;
         }
         WebSocket socket;
+        Task run;
         try
         {
             socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = SubProtocol, KeepAliveInterval = TimeSpan.Zero });
+            var connection = CreateConnection(context, MetricsTransport.WebSocket, _ => socket.Abort());
+            var stream = new ClientStream(handler, connection);
+            connection.Stream = stream;
+            run = RunAsync(connection, new WebSocketSession(socket, connection, stream, Settings, _logger).RunAsync(_stopping));
         }
         catch
         {
+            // RunAsync returns the slot once it runs; before that, a failure returns it here.
             _slots?.Return();
             throw;
         }
-        var connection = CreateConnection(context, MetricsTransport.WebSocket, _ => socket.Abort());
-        var stream = new ClientStream(handler, connection);
-        connection.Stream = stream;
-        await RunAsync(connection, new WebSocketSession(socket, connection, stream, Settings, _logger).RunAsync(_stopping));
+        await run;
         socket.Dispose();
     }
 
@@ -167,16 +170,25 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
             atCapacity = true;
             return false;
         }
-        ClientStream? stream = null;
-        // Cutting a BOSH session means ending its stream: there is no socket of its own to reset.
-        var connection = CreateConnection(context, MetricsTransport.Bosh,
-            reason => stream?.RequestClose(new CloseRequest(Protocol.Xml.StreamErrorCondition.None, reason, null, writeStreamEnd: false)));
-        stream = new ClientStream(handler, connection);
-        connection.Stream = stream;
-        session = new BoshSession(BoshSession.NewSid(), rid, wait, Settings, connection, stream);
-        session.Start(_stopping);
-        session.Lifetime = RunAsync(connection, session.Completion, release: false);
-        return true;
+        try
+        {
+            ClientStream? stream = null;
+            // Cutting a BOSH session means ending its stream: there is no socket of its own to reset.
+            var connection = CreateConnection(context, MetricsTransport.Bosh,
+                reason => stream?.RequestClose(new CloseRequest(Protocol.Xml.StreamErrorCondition.None, reason, null, writeStreamEnd: false)));
+            stream = new ClientStream(handler, connection);
+            connection.Stream = stream;
+            session = new BoshSession(BoshSession.NewSid(), rid, wait, Settings, connection, stream);
+            session.Start(_stopping);
+            session.Lifetime = RunAsync(connection, session.Completion, release: false);
+            return true;
+        }
+        catch
+        {
+            // As for a WebSocket: the slot is RunAsync's to return once it runs.
+            _slots?.Return();
+            throw;
+        }
     }
 
     private async Task RunAsync(WebStreamConnection connection, Task session, bool release = true)
@@ -205,7 +217,10 @@ internal sealed class WebTransport : IHeartbeatHandler, IAsyncDisposable
         }
     }
 
-    /// <summary>A slot of <c>Edge:MaxConnections</c> for a new WebSocket or BOSH session; RunAsync returns it.</summary>
+    /// <summary>
+    /// A slot of <c>Edge:MaxConnections</c> for a new WebSocket or BOSH session: RunAsync returns it when the
+    /// session ends, and the set-up between here and RunAsync returns it if it fails.
+    /// </summary>
     private bool TryTakeSlot()
     {
         if (_slots is null || _slots.TryTake())
