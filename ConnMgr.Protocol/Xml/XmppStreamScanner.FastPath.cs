@@ -18,6 +18,11 @@ public sealed partial class XmppStreamScanner
 {
     private const int Handover = -3;
 
+    // What a start tag needs beyond the duplicate check: all of CheckAttributes when a prefix is used or
+    // declared (the xml prefix aside), or a look at an xmlns='...' that may name a reserved namespace.
+    private const int PrefixChecks = 1;
+    private const int DefaultNamespaceCheck = 2;
+
     // Signature (see AttrFields) of a five-byte name from 'x' to 's': a possible xmlns="..." declaration.
     private const int XmlnsSignature = 5 | 'x' << 16 | 's' << 24;
 
@@ -59,9 +64,7 @@ public sealed partial class XmppStreamScanner
                 var open = (depth - 1) * TagFields;
                 var openLength = s[open + 1];
                 p++;
-                if (p + openLength >= span.Length
-                    || !TryGetContiguous(ref input, s[open], openLength, out var openName)
-                    || !span.Slice(p, openLength).SequenceEqual(openName))
+                if (p + openLength >= span.Length || !EndNameMatches(ref input, p, s[open], openLength))
                     goto InTag;
                 p += openLength;
                 b = span[p];
@@ -104,11 +107,8 @@ public sealed partial class XmppStreamScanner
                 p = nameEnd;
                 b = span[p];
                 var count = 0;
-                var record = attrBase;
                 ulong seen = 0, collisions = 0;
-                var prefixed = colon >= 0;
-                var defaultValue = -1; // span index of an xmlns='...' value
-                var defaultValueEnd = 0;
+                var checks = colon >= 0 ? PrefixChecks : 0;
                 while (b != (byte)'>')
                 {
                     if (b == (byte)'/')
@@ -123,7 +123,8 @@ public sealed partial class XmppStreamScanner
                         break;
                     if (count >= maxAttributes)
                         goto InTag;
-                    var attrEnd = WindowAttribute(span, p, ref window, out var attrColon, out var valueEnd);
+                    var attrColon = -1;
+                    var attrEnd = WindowAttribute(span, p, ref window, out var valueEnd);
                     if (attrEnd < 0)
                     {
                         attrEnd = QNameEnd(span, p, out attrColon);
@@ -133,12 +134,16 @@ public sealed partial class XmppStreamScanner
                         if (quote is not ((byte)'"' or (byte)'\''))
                             goto InTag;
                         valueEnd = WindowValueEnd(span, attrEnd + 2, quote, ref window);
+                        // The xml prefix is bound everywhere and no other prefix to its namespace (Namespaces in XML 1.0
+                        // section 3): an xml:lang needs none of the prefix checks of CheckAttributes, only the duplicate check.
+                        if (attrColon >= 0 && !(attrColon - p == 3 && span[p] == (byte)'x' && span[p + 1] == (byte)'m' && span[p + 2] == (byte)'l'))
+                            checks |= PrefixChecks;
                     }
                     if (valueEnd < 0 || attrEnd - p > maxName)
                         goto InTag;
                     var length = attrEnd - p;
                     var signature = (length & 0xFFFF) | (span[p] << 16) | (span[attrEnd - 1] << 24);
-                    var fields = s.AsSpan(record, AttrFields);
+                    var fields = s.AsSpan(attrBase + count * AttrFields, AttrFields);
                     fields[0] = input.Base + p;
                     fields[1] = length;
                     fields[2] = attrColon < 0 ? -1 : attrColon - p;
@@ -150,16 +155,8 @@ public sealed partial class XmppStreamScanner
                     var bit = 1UL << (int)(((uint)signature * 0x9E3779B1u) >> 26);
                     collisions |= seen & bit;
                     seen |= bit;
-                    // The xml prefix is bound everywhere and no other prefix to its namespace (Namespaces in XML 1.0
-                    // section 3): an xml:lang needs none of the prefix checks of CheckAttributes, only the duplicate check.
-                    if (attrColon >= 0 && !(attrColon - p == 3 && span[p] == (byte)'x' && span[p + 1] == (byte)'m' && span[p + 2] == (byte)'l'))
-                        prefixed = true;
-                    if (signature == XmlnsSignature && span.Slice(p, 5).SequenceEqual("xmlns"u8))
-                    {
-                        defaultValue = attrEnd + 2;
-                        defaultValueEnd = valueEnd;
-                    }
-                    record += AttrFields;
+                    if (signature == XmlnsSignature && span.Slice(p, 5).SequenceEqual("xmlns"u8) && !IsPlainDefaultNamespace(span[(attrEnd + 2)..valueEnd]))
+                        checks |= DefaultNamespaceCheck;
                     count++;
                     p = valueEnd + 1;
                     if (p == span.Length)
@@ -174,7 +171,7 @@ public sealed partial class XmppStreamScanner
                 }
                 if (collisions != 0 && HasDuplicateName(ref input, count))
                     return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
-                if (prefixed)
+                if ((checks & PrefixChecks) != 0)
                 {
                     _depth = depth;
                     _attrCount = count;
@@ -183,7 +180,7 @@ public sealed partial class XmppStreamScanner
                     _attrCount = 0;
                     s = _scratch!; // a declaration may have grown it
                 }
-                else if (defaultValue >= 0 && !IsPlainDefaultNamespace(span[defaultValue..defaultValueEnd]) && !CheckDefaultDeclarations(ref input, count))
+                else if (checks != 0 && !CheckDefaultDeclarations(ref input, count))
                 {
                     // What CheckAttributes would check after the duplicates without prefixes (two xmlns are duplicates).
                     return Failed;
@@ -269,6 +266,28 @@ public sealed partial class XmppStreamScanner
         _state = State.Text;
         i = p;
         return Handover;
+    }
+
+    /// <summary>
+    /// Whether the <paramref name="length"/> bytes at <c>span[p]</c> (all in the span) repeat the open element's
+    /// name at frame offset <paramref name="openAt"/>. Most names are at most 8 bytes and lie in the same span
+    /// as their end tag: one masked compare of two 8-byte loads then, where a call to SequenceEqual cost more
+    /// than the rest of the end tag.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool EndNameMatches(ref Input input, int p, int openAt, int length)
+    {
+        var span = input.Span;
+        var open = openAt - input.Base;
+        if (length <= sizeof(ulong) && open >= 0 && p <= span.Length - sizeof(ulong))
+        {
+            // open < p, so both loads are inside the span.
+            ref var start = ref MemoryMarshal.GetReference(span);
+            var difference = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref start, p)) ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref start, open));
+            var shift = 64 - 8 * length; // the name's bytes are the low ones of a little-endian load
+            return (difference & (BitConverter.IsLittleEndian ? ulong.MaxValue >> shift : ulong.MaxValue << shift)) == 0;
+        }
+        return TryGetContiguous(ref input, openAt, length, out var name) && span.Slice(p, length).SequenceEqual(name);
     }
 
     /// <summary>
@@ -567,21 +586,33 @@ public sealed partial class XmppStreamScanner
     }
 
     /// <summary>
-    /// An attribute of the plain form <c>name='value'</c> (ASCII QName, '=' and the quote straight after it)
-    /// starting at <c>span[i]</c>, read from the window: returns the name's end, with its colon's index (or
-    /// -1) in <paramref name="colon"/> and the index of the closing quote in <paramref name="valueEnd"/> (-1 if
-    /// the value is not acceptable); -1 if the attribute is not of that form within the window (the caller
-    /// then reads it with <see cref="QNameEnd"/>).
+    /// An attribute of the plain form <c>name='value'</c> (ASCII name without a colon, '=' and the quote straight
+    /// after it) starting at <c>span[i]</c>, read from the window (reloaded at <paramref name="i"/> if the name
+    /// starts late in it): returns the name's end, with the index of the closing quote in
+    /// <paramref name="valueEnd"/> (-1 if the value is not acceptable); -1 if the attribute is not of that form
+    /// within the window. The caller then reads it with <see cref="QNameEnd"/>: prefixed names take that way.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WindowAttribute(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int colon, out int valueEnd)
+    private static int WindowAttribute(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int valueEnd)
     {
         valueEnd = -1;
-        // The '=', the quote and the value's first byte must be in the window.
-        var end = WindowQNameAt(span, i, ref w, 61, out colon);
-        if ((uint)end > 61 || span[w.Start + end] != (byte)'=')
+        var r = i - w.Start;
+        if ((uint)r > WindowReloadAt)
+        {
+            if (!TryLoadWindow(span, i, ref w))
+                return -1;
+            r = 0;
+        }
+        if ((XmlChars.Class[span[i]] & XmlChars.NameStart) == 0)
             return -1;
-        var quote = span[w.Start + end + 1];
+        // The '=', the quote and the value's first byte must be in the window.
+        var end = r + 1 + BitOperations.TrailingZeroCount(w.NonName >> (r + 1));
+        if (end > 61)
+            return -1;
+        var at = w.Start + end;
+        if (span[at] != (byte)'=')
+            return -1;
+        var quote = span[at + 1];
         ulong stops;
         if (quote == (byte)'\'')
             stops = w.ApostropheStop;
@@ -589,18 +620,17 @@ public sealed partial class XmppStreamScanner
             stops = w.QuoteStop;
         else
             return -1;
-        var value = end + 2;
-        stops >>= value;
+        stops >>= end + 2;
         if (stops == 0)
         {
             valueEnd = ValueEnd(span, w.Start + 64, quote); // the rest of the window is plain characters
         }
         else
         {
-            var k = w.Start + value + BitOperations.TrailingZeroCount(stops);
+            var k = at + 2 + BitOperations.TrailingZeroCount(stops);
             valueEnd = span[k] == quote ? k : ValueEnd(span, k, quote);
         }
-        return w.Start + end;
+        return at;
     }
 
     /// <summary>

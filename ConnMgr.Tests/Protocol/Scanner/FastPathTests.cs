@@ -119,6 +119,12 @@ public sealed class FastPathTests
         yield return Case("CommentInContent", StreamErrorCondition.RestrictedXml, "<message id='{0}'><!-- x --></message>");
         yield return Case("MismatchedEndTag", NotWellFormed, "<message id='{0}'><body>x</bodx></message>");
         yield return Case("EndTagLongerThanOpenName", NotWellFormed, "<message id='{0}'><body>x</bodyx></message>");
+        // End tag names are compared 8 bytes at a time when short: a difference in the first, the last or a ninth byte.
+        yield return Case("EndTagDiffersInFirstByte", NotWellFormed, "<message id='{0}'><presence>x</oresence></message>");
+        yield return Case("EndTagDiffersInEighthByte", NotWellFormed, "<message id='{0}'><presence>x</presencf></message>");
+        yield return Case("EndTagDiffersInNinthByte", NotWellFormed, "<message id='{0}'><abcdefghi>x</abcdefghj></message>");
+        yield return Case("OneByteEndTagDiffers", NotWellFormed, "<message id='{0}'><a>x</b></message>");
+        yield return Case("EndTagShorterThanOpenName", NotWellFormed, "<message id='{0}'><presence>x</presenc></message>");
         yield return Case("BadCharacterReference", NotWellFormed, "<message id='{0}' a='&#0;'/>");
         yield return Case("NoSpaceBetweenAttributes", NotWellFormed, "<message id='{0}'a='1'/>");
         yield return Case("UnquotedValue", NotWellFormed, "<message id='{0}' a=1/>");
