@@ -95,7 +95,8 @@ public sealed partial class XmppStreamScanner
             {
                 if (depth >= maxDepth)
                     goto InTag;
-                var nameEnd = WindowNameEnd(span, p, ref window, out var colon);
+                var colon = -1;
+                var nameEnd = WindowNameEnd(span, p, ref window);
                 if (nameEnd < 0)
                     nameEnd = QNameEnd(span, p, out colon);
                 if (nameEnd < 0 || nameEnd - p > maxName)
@@ -524,29 +525,13 @@ public sealed partial class XmppStreamScanner
     }
 
     /// <summary>
-    /// The end of an ASCII QName (at most one colon, whose index goes to <paramref name="colon"/>, else -1)
-    /// starting at <c>span[i]</c>, found in the window (reloaded at <paramref name="i"/> if the name starts late
-    /// in it); -1 if the window cannot tell (the caller then uses <see cref="QNameEnd"/>).
+    /// The end of an ASCII name without a colon starting at <c>span[i]</c>, found in the window (reloaded at
+    /// <paramref name="i"/> if the name starts late in it, or runs past its end); -1 if the window cannot tell
+    /// or the name has a prefix (the caller then uses <see cref="QNameEnd"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WindowNameEnd(ReadOnlySpan<byte> span, int i, ref TagWindow w, out int colon)
+    private static int WindowNameEnd(ReadOnlySpan<byte> span, int i, ref TagWindow w)
     {
-        var end = WindowQNameAt(span, i, ref w, 63, out colon);
-        if (end < 0 || end >= 64)
-            return -1;
-        var b = span[w.Start + end];
-        return b == (byte)':' || b >= 0x80 ? -1 : w.Start + end;
-    }
-
-    /// <summary>
-    /// <see cref="WindowQNameEnd"/> for the name at <c>span[i]</c>: the window is reloaded at <paramref name="i"/>
-    /// first if the name starts late in it, or afterwards if the name's end lies past <paramref name="room"/> and
-    /// a window starting at the name would hold more of it. -1 if no window can be loaded there.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WindowQNameAt(ReadOnlySpan<byte> span, int i, ref TagWindow w, int room, out int colon)
-    {
-        colon = -1;
         var r = i - w.Start;
         if ((uint)r > WindowReloadAt)
         {
@@ -554,35 +539,21 @@ public sealed partial class XmppStreamScanner
                 return -1;
             r = 0;
         }
-        var end = WindowQNameEnd(span, r, ref w, out colon);
-        if (end > room && r != 0 && TryLoadWindow(span, i, ref w))
-            end = WindowQNameEnd(span, 0, ref w, out colon);
-        return end;
-    }
-
-    /// <summary>
-    /// From a name at window offset <paramref name="r"/>: the window offset of the byte after its local
-    /// part (64 if the name runs past the window), with the colon's span index in <paramref name="colon"/>;
-    /// -1 if the name does not start with a NameStartChar or its local part does not.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WindowQNameEnd(ReadOnlySpan<byte> span, int r, ref TagWindow w, out int colon)
-    {
-        colon = -1;
-        var classes = XmlChars.Class;
-        if ((classes[span[w.Start + r]] & XmlChars.NameStart) == 0)
+        if ((XmlChars.Class[span[i]] & XmlChars.NameStart) == 0)
             return -1;
         var end = r + 1 + BitOperations.TrailingZeroCount(w.NonName >> (r + 1));
-        if (end < 63 && span[w.Start + end] == (byte)':')
+        if (end > 63)
         {
-            if ((classes[span[w.Start + end + 1]] & XmlChars.NameStart) == 0)
+            // The attributes after a long name are better read from a window that starts at it.
+            if (r == 0 || !TryLoadWindow(span, i, ref w))
                 return -1;
-            colon = w.Start + end;
-            end += 2;
-            if (end < 64)
-                end += BitOperations.TrailingZeroCount(w.NonName >> end); // a shift by 64 would be one by 0
+            end = 1 + BitOperations.TrailingZeroCount(w.NonName >> 1);
+            if (end > 63)
+                return -1;
         }
-        return Math.Min(end, 64);
+        var at = w.Start + end;
+        var b = span[at];
+        return b == (byte)':' || b >= 0x80 ? -1 : at;
     }
 
     /// <summary>
