@@ -18,10 +18,12 @@ public sealed partial class XmppStreamScanner
 {
     private const int Handover = -3;
 
-    // What a start tag needs beyond the duplicate check: all of CheckAttributes when a prefix is used or
-    // declared (the xml prefix aside), or a look at an xmlns='...' that may name a reserved namespace.
+    // What a start tag needs beyond the fast path's own reading: all of CheckAttributes when a prefix is used
+    // or declared (the xml prefix aside), a look at an xmlns='...' that may name a reserved namespace, or the
+    // pairwise comparison of attribute names when two of them may be equal.
     private const int PrefixChecks = 1;
     private const int DefaultNamespaceCheck = 2;
+    private const int DuplicateCheck = 4;
 
     // Signature (see AttrFields) of a five-byte name from 'x' to 's': a possible xmlns="..." declaration.
     private const int XmlnsSignature = 5 | 'x' << 16 | 's' << 24;
@@ -35,7 +37,9 @@ public sealed partial class XmppStreamScanner
     /// <see cref="Handover"/> with <paramref name="i"/> and the state machine's fields set to resume: in
     /// <see cref="State.Lt"/> after the '&lt;' of a tag it did not finish, or in <see cref="State.Text"/> at a
     /// character it left. Tags it finished are committed (tag stack, declarations, depth), so the state
-    /// machine scans again only the unfinished tag, reference or CDATA section: no byte more than twice.
+    /// machine scans again only the unfinished tag, reference or CDATA section. A tag that needs the checks of
+    /// its attributes is read twice by the fast path (see <c>recording</c>) and never by the state machine: no
+    /// byte is read more than twice.
     /// </summary>
     private int FastMarkup(ref Input input, ref int i, out XmlFrameKind kind)
     {
@@ -46,7 +50,6 @@ public sealed partial class XmppStreamScanner
         var maxDepth = _options.MaxDepth;
         var maxAttributes = _options.MaxAttributes;
         var maxName = _options.MaxNameLength;
-        var attrBase = AttrBase;
         var window = new TagWindow { Start = NoWindow };
         var lt = i;
         int p;
@@ -95,6 +98,10 @@ public sealed partial class XmppStreamScanner
             {
                 if (depth >= maxDepth)
                     goto InTag;
+                // A tag is read without keeping its attributes, which only the checks below need. When it turns out
+                // to need one, the tag is read a second time with the attribute records kept (and only then).
+                var recording = false;
+            StartTag:
                 var colon = -1;
                 var nameEnd = WindowNameEnd(span, p, ref window);
                 if (nameEnd < 0)
@@ -108,8 +115,13 @@ public sealed partial class XmppStreamScanner
                 p = nameEnd;
                 b = span[p];
                 var count = 0;
-                ulong seen = 0, collisions = 0;
-                var checks = colon >= 0 ? PrefixChecks : 0;
+                ulong seen = 0;
+                var checks = 0;
+                if (colon >= 0)
+                {
+                    checks = PrefixChecks;
+                    recording = true; // no attribute has been read yet: nothing to read again
+                }
                 while (b != (byte)'>')
                 {
                     if (b == (byte)'/')
@@ -138,26 +150,33 @@ public sealed partial class XmppStreamScanner
                         // The xml prefix is bound everywhere and no other prefix to its namespace (Namespaces in XML 1.0
                         // section 3): an xml:lang needs none of the prefix checks of CheckAttributes, only the duplicate check.
                         if (attrColon >= 0 && !(attrColon - p == 3 && span[p] == (byte)'x' && span[p + 1] == (byte)'m' && span[p + 2] == (byte)'l'))
+                        {
                             checks |= PrefixChecks;
+                            recording |= count == 0;
+                        }
                     }
                     if (valueEnd < 0 || attrEnd - p > maxName)
                         goto InTag;
                     var length = attrEnd - p;
                     var signature = (length & 0xFFFF) | (span[p] << 16) | (span[attrEnd - 1] << 24);
-                    var fields = s.AsSpan(attrBase + count * AttrFields, AttrFields);
-                    fields[0] = input.Base + p;
-                    fields[1] = length;
-                    fields[2] = attrColon < 0 ? -1 : attrColon - p;
-                    fields[3] = input.Base + attrEnd + 2;
-                    fields[4] = valueEnd - attrEnd - 2;
-                    fields[5] = signature;
-                    // Equal names have equal signatures, so they set the same one of 64 bits: only a tag where
-                    // two signatures hash alike needs the pairwise comparison of HasDuplicateName.
+                    // Equal names have equal signatures, so they set the same one of 64 bits: only a tag where two
+                    // signatures hash alike needs the pairwise comparison of HasDuplicateName.
                     var bit = 1UL << (int)(((uint)signature * 0x9E3779B1u) >> 26);
-                    collisions |= seen & bit;
+                    if ((seen & bit) != 0)
+                        checks |= DuplicateCheck;
                     seen |= bit;
                     if (signature == XmlnsSignature && span.Slice(p, 5).SequenceEqual("xmlns"u8) && !IsPlainDefaultNamespace(span[(attrEnd + 2)..valueEnd]))
                         checks |= DefaultNamespaceCheck;
+                    if (recording)
+                    {
+                        var fields = s.AsSpan(AttrBase + count * AttrFields, AttrFields);
+                        fields[0] = input.Base + p;
+                        fields[1] = length;
+                        fields[2] = attrColon < 0 ? -1 : attrColon - p;
+                        fields[3] = input.Base + attrEnd + 2;
+                        fields[4] = valueEnd - attrEnd - 2;
+                        fields[5] = signature;
+                    }
                     count++;
                     p = valueEnd + 1;
                     if (p == span.Length)
@@ -170,21 +189,30 @@ public sealed partial class XmppStreamScanner
                     if (++p == span.Length || span[p] != (byte)'>')
                         goto InTag;
                 }
-                if (collisions != 0 && HasDuplicateName(ref input, count))
-                    return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
-                if ((checks & PrefixChecks) != 0)
+                if (checks != 0)
                 {
-                    _depth = depth;
-                    _attrCount = count;
-                    if (!CheckAttributes(ref input, depth + 1, namesUnique: true))
+                    if (!recording)
+                    {
+                        recording = true;
+                        p = lt + 1;
+                        goto StartTag;
+                    }
+                    if ((checks & DuplicateCheck) != 0 && HasDuplicateName(ref input, count))
+                        return Fail(StreamErrorCondition.NotWellFormed, DuplicateAttribute);
+                    if ((checks & PrefixChecks) != 0)
+                    {
+                        _depth = depth;
+                        _attrCount = count;
+                        if (!CheckAttributes(ref input, depth + 1, namesUnique: true))
+                            return Failed;
+                        _attrCount = 0;
+                        s = _scratch!; // a declaration may have grown it
+                    }
+                    else if ((checks & DefaultNamespaceCheck) != 0 && !CheckDefaultDeclarations(ref input, count))
+                    {
+                        // What CheckAttributes would check after the duplicates without prefixes (two xmlns are duplicates).
                         return Failed;
-                    _attrCount = 0;
-                    s = _scratch!; // a declaration may have grown it
-                }
-                else if (checks != 0 && !CheckDefaultDeclarations(ref input, count))
-                {
-                    // What CheckAttributes would check after the duplicates without prefixes (two xmlns are duplicates).
-                    return Failed;
+                    }
                 }
                 p++;
                 if (!empty)

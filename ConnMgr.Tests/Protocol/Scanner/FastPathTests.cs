@@ -96,6 +96,12 @@ public sealed class FastPathTests
         yield return Case("DuplicateExpandedName", NotWellFormed, "<message id='{0}' xmlns:p='urn:x' xmlns:q='urn:x' p:a='1' q:a='2'/>");
         yield return Case("DuplicateXmlLang", NotWellFormed, "<message id='{0}' xml:lang='en' a='1' xml:lang='fr'/>");
         yield return Case("UnboundPrefixAfterXmlLang", StreamErrorCondition.BadNamespacePrefix, "<message id='{0}' xml:lang='en' xmm:lang='en'/>");
+        // Tags whose attribute checks are found needed on the first attribute (read once, keeping records) or later (read again).
+        yield return Case("DuplicateAfterFirstAttributePrefixed", NotWellFormed, "<message xmlns:p='urn:p' id='{0}' a='1' a='2'/>");
+        yield return Case("DuplicateInPrefixedElement", NotWellFormed, "<p:message xmlns:p='urn:p' id='{0}' a='1' a='2'/>");
+        yield return Case("UnboundPrefixOnFirstAttribute", StreamErrorCondition.BadNamespacePrefix, "<message p:a='1' id='{0}' b='2'/>");
+        yield return Case("UnboundPrefixAfterPlainAttributes", StreamErrorCondition.BadNamespacePrefix, "<message id='{0}' a='1' b='2' p:c='3'/>");
+        yield return Case("ReservedDefaultNamespaceAfterPlainAttributes", NotWellFormed, "<message id='{0}' a='1' xmlns='http://www.w3.org/2000/xmlns/'/>");
         yield return Case("UnboundPrefixLikeXml", StreamErrorCondition.BadNamespacePrefix, "<message id='{0}' xmlx:a='1'/>");
         yield return Case("ReservedDefaultNamespaceByReference", NotWellFormed, "<message id='{0}'><x xmlns='http&#x3A;//www.w3.org/2000/xmlns/'/></message>");
         yield return Case("ReservedDefaultNamespaceFirstByteByReference", NotWellFormed, "<message id='{0}' xmlns='&#104;ttp://www.w3.org/XML/1998/namespace'/>");
