@@ -64,5 +64,35 @@ public sealed class ConnectionCapDaemonTests
         }
     }
 
+    [Test]
+    public async Task A_bosh_session_at_a_cap_of_one_gets_its_second_connection()
+    {
+        // XEP-0124: a session may have Requests (2) requests open at once, each on its own HTTP/1.1 connection.
+        // Kestrel's own connection ceiling must leave room for that when every admitted client is a BOSH session.
+        await using var daemon = await DaemonProcess.StartAsync("--Edge:MaxConnections=1");
+        var bosh = new Uri($"http://{daemon.Listener(DaemonProcess.HttpPortKey)}/http-bind");
+        using var client = new HttpClient();
+        var created = await PostAsync(client, bosh,
+            "<body content='text/xml; charset=utf-8' hold='1' rid='100' to='localhost' wait='10' xmpp:version='1.0' xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'/>");
+        Assert.That(created, Does.Contain(" sid='").And.Not.Contain("type='terminate'"), created);
+        var sid = created.Split(" sid='")[1].Split('\'')[0];
+
+        // The first empty request is held on the connection the session was created on; the second needs another.
+        var held = PostAsync(client, bosh, $"<body rid='101' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>");
+        await Task.Delay(300);
+        Assert.That(held.IsCompleted, Is.False, "the first empty request is held");
+        var second = await PostAsync(client, bosh, $"<body rid='102' sid='{sid}' xmlns='http://jabber.org/protocol/httpbind'/>");
+        Assert.That(second, Does.StartWith("<body").And.Not.Contain("type='terminate'"), second);
+        Assert.That(await held, Does.StartWith("<body").And.Not.Contain("type='terminate'"), "the held request is answered when the next arrives");
+    }
+
+    private static async Task<string> PostAsync(HttpClient client, Uri uri, string body)
+    {
+        using var content = new StringContent(body, Encoding.UTF8, "text/xml");
+        using var response = await client.PostAsync(uri, content).WaitAsync(XmppTestClient.Timeout);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        return await response.Content.ReadAsStringAsync();
+    }
+
     private static Uri WebSocketUri(IPEndPoint http) => new($"ws://{http}/xmpp-websocket");
 }

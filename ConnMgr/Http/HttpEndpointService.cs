@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Security;
+using ConnMgr.Edge.Web;
 using ConnMgr.Hosting;
 using ConnMgr.Options;
 using Microsoft.AspNetCore.Builder;
@@ -116,8 +117,10 @@ internal sealed partial class HttpEndpointService(
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            // The edge enforces Edge:MaxConnections across transports; this is Kestrel's own ceiling.
-            kestrel.Limits.MaxConcurrentConnections = edge.MaxConnections;
+            // The edge enforces Edge:MaxConnections across transports; these are Kestrel's own ceilings. A BOSH
+            // session may have BoshSession.Requests requests open at once (XEP-0124 7.1), each on an
+            // HTTP/1.1 connection of its own, so the HTTP ceiling leaves room for every admitted client being one.
+            kestrel.Limits.MaxConcurrentConnections = (long)edge.MaxConnections * BoshSession.Requests;
             kestrel.Limits.MaxConcurrentUpgradedConnections = edge.MaxConnections;
             kestrel.Limits.MaxRequestBodySize = edge.MaxStanzaBytes + BodyWrapperBytes;
             kestrel.Limits.MaxRequestHeadersTotalSize = MaxRequestHeadersBytes;
