@@ -1,3 +1,5 @@
+using ConnMgr.Protocol.Xml.Scanning;
+
 namespace ConnMgr.Protocol.Xml;
 
 /// <summary>
@@ -51,6 +53,18 @@ public sealed class XmlScannerOptions
     /// </summary>
     public bool ExpectStreamHeader { get; init; } = true;
 
+    /// <summary>
+    /// Stream header values every stream of this kind is likely to carry, the served domain above all: the
+    /// <see cref="StreamHeader"/> of each stream takes these very strings rather than copies, and an idle
+    /// connection keeps its header. Attribute names, the namespaces and the version are shared without it.
+    /// </summary>
+    public IReadOnlyList<string> SharedHeaderValues { get; init; } = [];
+
+    private HeaderStrings? _headerStrings;
+
+    // Built once per options object (a benign race may build it twice, from the same strings).
+    internal HeaderStrings HeaderStrings => _headerStrings ??= new HeaderStrings(SharedHeaderValues);
+
     /// <summary>Client-to-server streams: the defaults above.</summary>
     public static XmlScannerOptions Client { get; } = new();
 
@@ -77,5 +91,6 @@ public sealed class XmlScannerOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxDepth, 1 << 16, nameof(MaxDepth));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxAttributes, 1 << 16, nameof(MaxAttributes));
         ArgumentException.ThrowIfNullOrEmpty(ContentNamespace, nameof(ContentNamespace));
+        ArgumentNullException.ThrowIfNull(SharedHeaderValues, nameof(SharedHeaderValues));
     }
 }

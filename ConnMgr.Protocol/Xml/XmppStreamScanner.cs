@@ -1583,26 +1583,29 @@ public sealed partial class XmppStreamScanner
         string? defaultNamespace = null;
         var attributes = new List<KeyValuePair<string, string>>(_attrCount);
         var declarations = new List<KeyValuePair<string, string>>(2);
+        var strings = _options.HeaderStrings;
         for (var a = 0; a < _attrCount; a++)
         {
             var ra = AttrBase + a * AttrFields;
-            var name = Utf8String(ref input, s[ra], s[ra + 1]);
-            var value = Encoding.UTF8.GetString(Value(ref input, s[ra + 3], s[ra + 4], ref rented));
+            var value = strings.String(Value(ref input, s[ra + 3], s[ra + 4], ref rented));
             Return(rented);
             rented = null;
-            if (name == "xmlns")
+            var name = Bytes(ref input, s[ra], s[ra + 1], ref rented);
+            if (name.SequenceEqual("xmlns"u8))
             {
                 defaultNamespace = value;
                 declarations.Add(new(string.Empty, value));
             }
-            else if (name.StartsWith("xmlns:", StringComparison.Ordinal))
+            else if (name.StartsWith("xmlns:"u8))
             {
-                declarations.Add(new(name[6..], value));
+                declarations.Add(new(strings.String(name[6..]), value));
             }
             else
             {
-                attributes.Add(new(name, value));
+                attributes.Add(new(strings.String(name), value));
             }
+            Return(rented);
+            rented = null;
         }
 
         var prefixes = new byte[_nsCount][];
@@ -1610,10 +1613,10 @@ public sealed partial class XmppStreamScanner
         for (var k = 0; k < _nsCount; k++)
         {
             var at = NsBase + k * NsFields;
-            prefixes[k] = Bytes(ref input, s[at], s[at + 1], ref rented).ToArray();
+            prefixes[k] = strings.Bytes(Bytes(ref input, s[at], s[at + 1], ref rented));
             Return(rented);
             rented = null;
-            uris[k] = Value(ref input, s[at + 2], s[at + 3], ref rented).ToArray();
+            uris[k] = strings.Bytes(Value(ref input, s[at + 2], s[at + 3], ref rented));
             Return(rented);
             rented = null;
         }
@@ -1634,10 +1637,13 @@ public sealed partial class XmppStreamScanner
         if (defaultNamespace != _options.ContentNamespace)
             return Reject(StreamErrorCondition.InvalidNamespace, $"the stream header must declare the default namespace {_options.ContentNamespace} (RFC 6120 4.8.2)");
 
-        var qualifiedName = Bytes(ref input, nameOffset, nameLength, ref rented).ToArray();
+        var qualifiedName = strings.Bytes(Bytes(ref input, nameOffset, nameLength, ref rented));
+        Return(rented);
+        rented = null;
+        var prefix = colon < 0 ? string.Empty : strings.String(Bytes(ref input, nameOffset, colon, ref rented));
         Return(rented);
         _header = new StreamHeader(
-            colon < 0 ? string.Empty : Utf8String(ref input, nameOffset, colon),
+            prefix,
             defaultNamespace,
             attributes.ToArray(),
             declarations.ToArray(),
@@ -1768,14 +1774,6 @@ public sealed partial class XmppStreamScanner
         Return(rentedA);
         Return(rentedB);
         return equal;
-    }
-
-    private static string Utf8String(ref Input input, int offset, int length)
-    {
-        byte[]? rented = null;
-        var text = Encoding.UTF8.GetString(Bytes(ref input, offset, length, ref rented));
-        Return(rented);
-        return text;
     }
 
     /// <summary>The span being scanned, where it sits in the unfinished frame, and the whole buffer.</summary>

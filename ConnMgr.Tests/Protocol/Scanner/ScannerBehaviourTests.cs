@@ -156,6 +156,40 @@ public sealed class ScannerBehaviourTests
     }
 
     [Test]
+    public void HeadersOfTwoStreamsShareTheirCommonStrings()
+    {
+        // Every idle stream keeps its header: what all streams repeat is kept once, whoever sent it, and
+        // however it was written (a character reference, another quote, split across segments).
+        var options = new XmlScannerOptions { SharedHeaderValues = ["example.com"] };
+        const string First = "<?xml version='1.0'?><stream:stream to='example.com' version='1.0' xml:lang='en' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='one'>";
+        const string Second = "<stream:stream xmlns:stream=\"http://etherx.jabber.org/streams\" xmlns=\"jabber:client\" to=\"exa&#x6D;ple.com\" version=\"1.0\" xml:lang=\"en\" from=\"juliet@example.com\">";
+        var one = HeaderOf(new XmppStreamScanner(options), new ReadOnlySequence<byte>(Utf8(First)));
+        var two = HeaderOf(new XmppStreamScanner(options), SplitEvery(Utf8(Second), 7));
+
+        Assert.That(two.To, Is.EqualTo("example.com").And.SameAs(one.To));
+        Assert.That(two.Version, Is.SameAs(one.Version));
+        Assert.That(two.Lang, Is.SameAs(one.Lang));
+        Assert.That(two.Prefix, Is.EqualTo("stream").And.SameAs(one.Prefix));
+        Assert.That(two.DefaultNamespace, Is.EqualTo("jabber:client").And.SameAs(one.DefaultNamespace));
+        var names = one.Attributes.Select(a => a.Key).ToArray();
+        Assert.That(two.Attributes.Select(a => a.Key).Where(names.Contains), Has.All.Matches<string>(name => ReferenceEquals(name, names.Single(n => n == name))));
+        Assert.That(two.NamespaceDeclarations.Single(d => d.Key == "stream").Value, Is.SameAs(one.NamespaceDeclarations.Single(d => d.Key == "stream").Value));
+
+        // Values no table holds are still read, each stream its own.
+        Assert.That(one.Id, Is.EqualTo("one"));
+        Assert.That(two.From, Is.EqualTo("juliet@example.com"));
+        var three = HeaderOf(new XmppStreamScanner(options), new ReadOnlySequence<byte>(Utf8(Second)));
+        Assert.That(three.From, Is.EqualTo(two.From).And.Not.SameAs(two.From));
+
+        static StreamHeader HeaderOf(XmppStreamScanner scanner, ReadOnlySequence<byte> buffer)
+        {
+            Assert.That(scanner.Scan(buffer, out _, out _, out var frame), Is.EqualTo(ScanStatus.Frame), scanner.ErrorText);
+            Assert.That(frame.Kind, Is.EqualTo(XmlFrameKind.StreamHeader));
+            return scanner.Header!;
+        }
+    }
+
+    [Test]
     public void RestartExpectsANewHeader()
     {
         var scanner = new XmppStreamScanner(XmlScannerOptions.Client);

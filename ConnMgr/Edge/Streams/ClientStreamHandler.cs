@@ -27,7 +27,13 @@ internal sealed class ClientStreamHandler : IClientConnectionHandler
         Pool = pool;
         Logger = logger;
         Metrics = metrics;
-        ScannerOptions = new XmlScannerOptions { MaxElementBytes = settings.MaxStanzaBytes, ContentNamespace = XmppNamespaces.Client };
+        ScannerOptions = new XmlScannerOptions
+        {
+            MaxElementBytes = settings.MaxStanzaBytes,
+            ContentNamespace = XmppNamespaces.Client,
+            // A client's header names the domain in 'to', and every idle client keeps its header.
+            SharedHeaderValues = [settings.Domain],
+        };
         Tracker = settings.MaxUnauthenticatedPerIp > 0 ? new IpConnectionTracker(settings.MaxUnauthenticatedPerIp) : null;
         PingBytes = StreamWire.Ping(settings.Domain);
         NegotiationTicks = Ticks(settings.NegotiationTimeout);
