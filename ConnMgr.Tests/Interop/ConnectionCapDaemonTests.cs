@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
+using ConnMgr.Tests.Edge.Web;
 using ConnMgr.Tests.EndToEnd;
 using NUnit.Framework;
 
@@ -88,10 +89,9 @@ public sealed class ConnectionCapDaemonTests
 
     private static async Task<string> PostAsync(HttpClient client, Uri uri, string body)
     {
-        using var content = new StringContent(body, Encoding.UTF8, "text/xml");
-        using var response = await client.PostAsync(uri, content).WaitAsync(XmppTestClient.Timeout);
-        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        return await response.Content.ReadAsStringAsync();
+        var (status, response) = await BoshTests.PostAsync(client, uri, body);
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+        return response;
     }
 
     private static Uri WebSocketUri(IPEndPoint http) => new($"ws://{http}/xmpp-websocket");
